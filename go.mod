@@ -1,0 +1,3 @@
+module github.com/otelcol-edge/otelcol-edge
+
+go 1.26.0
