@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package edgeexporter // import "github.com/otelcol-edge/otelcol-edge/components/exporter/edgeexporter"
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configgrpc"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// exportResult is what a backend said about one request.
+type exportResult struct {
+	// rejected items reported by a partial-success response.
+	rejected int64
+	// message of a partial-success response.
+	message string
+}
+
+// sendError classifies a failed request.
+type sendError struct {
+	err       error
+	permanent bool
+	// retryAfter is a backend's hint (HTTP Retry-After, gRPC RetryInfo is not
+	// parsed) for the minimum wait before the next attempt.
+	retryAfter time.Duration
+}
+
+func (e *sendError) Error() string { return e.err.Error() }
+func (e *sendError) Unwrap() error { return e.err }
+
+func retryable(err error) *sendError       { return &sendError{err: err} }
+func permanentError(err error) *sendError { return &sendError{err: err, permanent: true} }
+
+// endpointClient sends already-encoded OTLP export requests to one backend.
+type endpointClient interface {
+	export(ctx context.Context, kind uint8, body []byte) (exportResult, *sendError)
+	close() error
+}
+
+var grpcMethods = map[uint8]string{
+	kindTraces:  "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+	kindMetrics: "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+	kindLogs:    "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+}
+
+var httpPaths = map[uint8]string{
+	kindTraces:  "/v1/traces",
+	kindMetrics: "/v1/metrics",
+	kindLogs:    "/v1/logs",
+}
+
+// rawCodec passes already-encoded protobuf bytes through gRPC unchanged, so a
+// request read from the log is sent without decoding and re-encoding it.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error) {
+	b, ok := v.(*[]byte)
+	if !ok {
+		return nil, fmt.Errorf("rawCodec: unexpected type %T", v)
+	}
+	return *b, nil
+}
+
+func (rawCodec) Unmarshal(data []byte, v any) error {
+	b, ok := v.(*[]byte)
+	if !ok {
+		return fmt.Errorf("rawCodec: unexpected type %T", v)
+	}
+	*b = append((*b)[:0], data...)
+	return nil
+}
+
+// Name is "proto" so the request keeps the standard application/grpc+proto
+// content subtype.
+func (rawCodec) Name() string { return "proto" }
+
+type grpcClient struct {
+	conn     *grpc.ClientConn
+	md       metadata.MD
+	callOpts []grpc.CallOption
+}
+
+func newGRPCClient(ctx context.Context, cfg *Config, endpoint string, host component.Host, set component.TelemetrySettings, userAgent string) (*grpcClient, error) {
+	cc := cfg.GRPC
+	cc.Endpoint = endpoint
+	conn, err := cc.ToClientConn(ctx, host.GetExtensions(), set, configgrpc.WithGrpcDialOption(grpc.WithUserAgent(userAgent)))
+	if err != nil {
+		return nil, fmt.Errorf("endpoint %q: %w", endpoint, err)
+	}
+	md := metadata.MD{}
+	for _, h := range cc.Headers {
+		md.Append(h.Name, string(h.Value))
+	}
+	return &grpcClient{
+		conn:     conn,
+		md:       md,
+		callOpts: []grpc.CallOption{grpc.ForceCodec(rawCodec{}), grpc.WaitForReady(cc.WaitForReady)},
+	}, nil
+}
+
+func (c *grpcClient) export(ctx context.Context, kind uint8, body []byte) (exportResult, *sendError) {
+	method, ok := grpcMethods[kind]
+	if !ok {
+		return exportResult{}, permanentError(fmt.Errorf("unknown record kind %d", kind))
+	}
+	if len(c.md) > 0 {
+		ctx = metadata.NewOutgoingContext(ctx, c.md)
+	}
+	var resp []byte
+	if err := c.conn.Invoke(ctx, method, &body, &resp, c.callOpts...); err != nil {
+		return exportResult{}, classifyGRPC(err)
+	}
+	return parseResponse(kind, resp), nil
+}
+
+func (c *grpcClient) close() error { return c.conn.Close() }
+
+// classifyGRPC decides whether a gRPC error is worth retrying. Authentication
+// and authorization failures are retried too: at the edge they are fixed by an
+// operator (a rotated token), and the data must still be there when they are.
+func classifyGRPC(err error) *sendError {
+	st, ok := status.FromError(err)
+	if !ok {
+		return retryable(err)
+	}
+	switch st.Code() {
+	case codes.Canceled, codes.DeadlineExceeded, codes.Aborted, codes.OutOfRange,
+		codes.Unavailable, codes.DataLoss, codes.ResourceExhausted,
+		codes.Unauthenticated, codes.PermissionDenied, codes.Internal, codes.Unknown:
+		return retryable(err)
+	default:
+		// InvalidArgument, NotFound, AlreadyExists, FailedPrecondition,
+		// Unimplemented: the backend will never take this request.
+		return permanentError(err)
+	}
+}
+
+// parseResponse reads a partial-success answer; an undecodable response body is
+// treated as full success (the backend did answer OK).
+func parseResponse(kind uint8, body []byte) exportResult {
+	if len(body) == 0 {
+		return exportResult{}
+	}
+	switch kind {
+	case kindTraces:
+		r := ptraceotlp.NewExportResponse()
+		if r.UnmarshalProto(body) == nil {
+			return exportResult{rejected: r.PartialSuccess().RejectedSpans(), message: r.PartialSuccess().ErrorMessage()}
+		}
+	case kindMetrics:
+		r := pmetricotlp.NewExportResponse()
+		if r.UnmarshalProto(body) == nil {
+			return exportResult{rejected: r.PartialSuccess().RejectedDataPoints(), message: r.PartialSuccess().ErrorMessage()}
+		}
+	case kindLogs:
+		r := plogotlp.NewExportResponse()
+		if r.UnmarshalProto(body) == nil {
+			return exportResult{rejected: r.PartialSuccess().RejectedLogRecords(), message: r.PartialSuccess().ErrorMessage()}
+		}
+	}
+	return exportResult{}
+}
+
+type httpClient struct {
+	client  *http.Client
+	baseURL string
+	ua      string
+}
+
+func newHTTPClient(ctx context.Context, cfg *Config, endpoint string, host component.Host, set component.TelemetrySettings, userAgent string) (*httpClient, error) {
+	hc := cfg.HTTP
+	hc.Endpoint = endpoint
+	client, err := hc.ToClient(ctx, host.GetExtensions(), set)
+	if err != nil {
+		return nil, fmt.Errorf("endpoint %q: %w", endpoint, err)
+	}
+	return &httpClient{client: client, baseURL: strings.TrimRight(endpoint, "/"), ua: userAgent}, nil
+}
+
+func (c *httpClient) export(ctx context.Context, kind uint8, body []byte) (exportResult, *sendError) {
+	path, ok := httpPaths[kind]
+	if !ok {
+		return exportResult{}, permanentError(fmt.Errorf("unknown record kind %d", kind))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+path, bytes.NewReader(body))
+	if err != nil {
+		return exportResult{}, permanentError(err)
+	}
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	req.Header.Set("User-Agent", c.ua)
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return exportResult{}, retryable(err)
+	}
+	defer resp.Body.Close()
+	respBody, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return parseResponse(kind, respBody), nil
+	}
+	herr := fmt.Errorf("HTTP %d from %s: %s", resp.StatusCode, c.baseURL+path, strings.TrimSpace(string(truncate(respBody, 256))))
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout,
+		http.StatusRequestTimeout, http.StatusUnauthorized, http.StatusForbidden, http.StatusInternalServerError:
+		se := retryable(herr)
+		se.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"))
+		return exportResult{}, se
+	default:
+		return exportResult{}, permanentError(herr)
+	}
+}
+
+func (c *httpClient) close() error {
+	c.client.CloseIdleConnections()
+	return nil
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}
+
+func parseRetryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil && secs > 0 {
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+var errNoEndpoint = errors.New("no endpoint reachable")

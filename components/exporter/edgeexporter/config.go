@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package edgeexporter // import "github.com/otelcol-edge/otelcol-edge/components/exporter/edgeexporter"
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/config/configgrpc"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/confmap"
+)
+
+// Protocols the exporter speaks.
+const (
+	ProtocolGRPC = "grpc"
+	ProtocolHTTP = "http"
+)
+
+// Balancing policies across several endpoints.
+const (
+	BalancingFailover   = "failover"
+	BalancingRoundRobin = "round_robin"
+)
+
+// Disk-full policies.
+const (
+	WhenFullDropOldest = "drop_oldest"
+	WhenFullDropNewest = "drop_newest"
+	WhenFullBlock      = "block"
+)
+
+// Fsync policies.
+const (
+	FsyncAlways   = "always"
+	FsyncInterval = "interval"
+	FsyncNever    = "never"
+)
+
+// Config is the configuration of the edge exporter.
+type Config struct {
+	// Protocol is the OTLP transport: "grpc" (default) or "http" (HTTP/protobuf).
+	Protocol string `mapstructure:"protocol"`
+
+	// Endpoints are the backends data is sent to. With protocol grpc each is a
+	// host:port; with protocol http each is a base URL (the signal paths
+	// /v1/traces, /v1/metrics and /v1/logs are appended).
+	Endpoints []string `mapstructure:"endpoints"`
+
+	// Balancing chooses how records are spread over healthy endpoints:
+	// "failover" (default: always the first healthy endpoint in list order) or
+	// "round_robin".
+	Balancing string `mapstructure:"balancing"`
+
+	// GRPC holds the gRPC client settings (TLS, headers, compression, auth,
+	// keepalive...) applied to every endpoint when protocol is grpc. Its
+	// `endpoint` key must stay empty: use `endpoints`.
+	GRPC configgrpc.ClientConfig `mapstructure:"grpc"`
+
+	// HTTP holds the HTTP client settings applied to every endpoint when
+	// protocol is http. Its `endpoint` key must stay empty: use `endpoints`.
+	HTTP confighttp.ClientConfig `mapstructure:"http"`
+
+	// Timeout bounds one export request.
+	Timeout time.Duration `mapstructure:"timeout"`
+
+	// Buffer configures the durable on-disk log.
+	Buffer BufferConfig `mapstructure:"buffer"`
+
+	// Sending configures batching, concurrency and replay.
+	Sending SendingConfig `mapstructure:"sending"`
+
+	// Retry configures the backoff after retryable failures. Data is never
+	// dropped because retries ran out.
+	Retry RetryConfig `mapstructure:"retry"`
+}
+
+// BufferConfig configures the durable log every accepted item is written to
+// before the exporter reports success.
+type BufferConfig struct {
+	// Directory holds the log. Each exporter instance uses a sub-directory named
+	// after its component ID, created with mode 0700 and locked so two collectors
+	// cannot share it.
+	Directory string `mapstructure:"directory"`
+
+	// MaxDiskBytes is a hard limit for the log's segment files. 0 means no limit.
+	MaxDiskBytes int64 `mapstructure:"max_disk_bytes"`
+
+	// SegmentBytes is the size at which a segment file is closed and a new one
+	// started. Eviction under the budget works in whole segments.
+	SegmentBytes int64 `mapstructure:"segment_bytes"`
+
+	// WhenFull is what happens when an append would exceed MaxDiskBytes:
+	// "drop_oldest" (default: evict the oldest segment), "drop_newest" (reject the
+	// new data) or "block" (wait for the backend to drain the log).
+	WhenFull string `mapstructure:"when_full"`
+
+	// Fsync is the durability policy: "always" (fsync before acknowledging each
+	// append, shared by concurrent appends), "interval" (default: fsync every
+	// FsyncInterval) or "never" (leave it to the operating system).
+	Fsync string `mapstructure:"fsync"`
+
+	// FsyncInterval is the group-commit period of fsync "interval".
+	FsyncInterval time.Duration `mapstructure:"fsync_interval"`
+
+	// MemoryBytes bounds the in-memory copy of the newest records, which lets the
+	// sender skip reading back and decompressing while it keeps up. 0 disables it.
+	MemoryBytes int64 `mapstructure:"memory_bytes"`
+
+	// Compression compresses records on disk with zstd.
+	Compression bool `mapstructure:"compression"`
+
+	// MaxAge, when set, drops records older than this instead of sending them.
+	// 0 (default) never drops data for age.
+	MaxAge time.Duration `mapstructure:"max_age"`
+
+	// DeadLetterMaxBytes bounds the dead-letter file that keeps data the backend
+	// rejected permanently. 0 disables keeping it (the items are still counted).
+	DeadLetterMaxBytes int64 `mapstructure:"dead_letter_max_bytes"`
+}
+
+// SendingConfig configures how the log is drained to the backends.
+type SendingConfig struct {
+	// MaxInFlight is the number of export requests in flight at once.
+	MaxInFlight int `mapstructure:"max_in_flight"`
+
+	// BatchMaxItems bounds the items (spans, data points, log records) per request.
+	BatchMaxItems int `mapstructure:"batch_max_items"`
+
+	// BatchMaxBytes bounds the uncompressed protobuf bytes per request.
+	BatchMaxBytes int `mapstructure:"batch_max_bytes"`
+
+	// FlushInterval is how long the sender waits for more records before it
+	// sends a batch that is not full.
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
+
+	// ReplayBytesPerSecond limits the send rate (uncompressed protobuf bytes per
+	// second) while a backlog is being replayed after an outage. 0 means no limit.
+	ReplayBytesPerSecond int64 `mapstructure:"replay_bytes_per_second"`
+}
+
+// RetryConfig configures the backoff after retryable failures.
+type RetryConfig struct {
+	// InitialInterval is the first backoff.
+	InitialInterval time.Duration `mapstructure:"initial_interval"`
+	// MaxInterval caps the backoff.
+	MaxInterval time.Duration `mapstructure:"max_interval"`
+	// Multiplier grows the backoff after each failure.
+	Multiplier float64 `mapstructure:"multiplier"`
+	// RandomizationFactor adds jitter: each wait is the backoff times a random
+	// factor in [1-f, 1+f].
+	RandomizationFactor float64 `mapstructure:"randomization_factor"`
+}
+
+var _ confmap.Validator = (*Config)(nil)
+
+// Validate checks the configuration and names the offending key.
+func (cfg *Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	switch cfg.Protocol {
+	case ProtocolGRPC, ProtocolHTTP:
+	default:
+		add("\"protocol\" must be %q or %q, got %q", ProtocolGRPC, ProtocolHTTP, cfg.Protocol)
+	}
+	if len(cfg.Endpoints) == 0 {
+		add("\"endpoints\" must list at least one endpoint")
+	}
+	seen := map[string]bool{}
+	for i, ep := range cfg.Endpoints {
+		if err := validateEndpoint(cfg.Protocol, ep); err != nil {
+			add("\"endpoints[%d]\" %w", i, err)
+		}
+		if seen[ep] {
+			add("\"endpoints[%d]\" %q is listed twice", i, ep)
+		}
+		seen[ep] = true
+	}
+	if cfg.GRPC.Endpoint != "" {
+		add("\"grpc.endpoint\" must be empty: list backends under \"endpoints\"")
+	}
+	if cfg.HTTP.Endpoint != "" {
+		add("\"http.endpoint\" must be empty: list backends under \"endpoints\"")
+	}
+	switch cfg.Balancing {
+	case BalancingFailover, BalancingRoundRobin:
+	default:
+		add("\"balancing\" must be %q or %q, got %q", BalancingFailover, BalancingRoundRobin, cfg.Balancing)
+	}
+	if cfg.Timeout <= 0 {
+		add("\"timeout\" must be > 0")
+	}
+
+	b := cfg.Buffer
+	if strings.TrimSpace(b.Directory) == "" {
+		add("\"buffer.directory\" must be set")
+	}
+	if b.MaxDiskBytes < 0 {
+		add("\"buffer.max_disk_bytes\" must be >= 0")
+	}
+	if b.SegmentBytes < 64<<10 {
+		add("\"buffer.segment_bytes\" must be >= 65536")
+	}
+	if b.MaxDiskBytes > 0 && b.MaxDiskBytes < 2*b.SegmentBytes {
+		add("\"buffer.max_disk_bytes\" (%d) must be at least twice \"buffer.segment_bytes\" (%d): eviction works in whole segments", b.MaxDiskBytes, b.SegmentBytes)
+	}
+	switch b.WhenFull {
+	case WhenFullDropOldest, WhenFullDropNewest, WhenFullBlock:
+	default:
+		add("\"buffer.when_full\" must be one of %q, %q, %q, got %q", WhenFullDropOldest, WhenFullDropNewest, WhenFullBlock, b.WhenFull)
+	}
+	switch b.Fsync {
+	case FsyncAlways, FsyncNever:
+	case FsyncInterval:
+		if b.FsyncInterval <= 0 {
+			add("\"buffer.fsync_interval\" must be > 0 when \"buffer.fsync\" is %q", FsyncInterval)
+		}
+	default:
+		add("\"buffer.fsync\" must be one of %q, %q, %q, got %q", FsyncAlways, FsyncInterval, FsyncNever, b.Fsync)
+	}
+	if b.MemoryBytes < 0 {
+		add("\"buffer.memory_bytes\" must be >= 0")
+	}
+	if b.MaxAge < 0 {
+		add("\"buffer.max_age\" must be >= 0")
+	}
+	if b.DeadLetterMaxBytes < 0 {
+		add("\"buffer.dead_letter_max_bytes\" must be >= 0")
+	}
+
+	s := cfg.Sending
+	if s.MaxInFlight < 1 {
+		add("\"sending.max_in_flight\" must be >= 1")
+	}
+	if s.BatchMaxItems < 1 {
+		add("\"sending.batch_max_items\" must be >= 1")
+	}
+	if s.BatchMaxBytes < 1 {
+		add("\"sending.batch_max_bytes\" must be >= 1")
+	}
+	if s.FlushInterval < 0 {
+		add("\"sending.flush_interval\" must be >= 0")
+	}
+	if s.ReplayBytesPerSecond < 0 {
+		add("\"sending.replay_bytes_per_second\" must be >= 0")
+	}
+
+	r := cfg.Retry
+	if r.InitialInterval <= 0 {
+		add("\"retry.initial_interval\" must be > 0")
+	}
+	if r.MaxInterval < r.InitialInterval {
+		add("\"retry.max_interval\" must be >= \"retry.initial_interval\"")
+	}
+	if r.Multiplier < 1 {
+		add("\"retry.multiplier\" must be >= 1")
+	}
+	if r.RandomizationFactor < 0 || r.RandomizationFactor > 1 {
+		add("\"retry.randomization_factor\" must be between 0 and 1")
+	}
+	return errors.Join(errs...)
+}
+
+func validateEndpoint(protocol, ep string) error {
+	if strings.TrimSpace(ep) == "" {
+		return errors.New("must not be empty")
+	}
+	if protocol == ProtocolHTTP {
+		if !strings.HasPrefix(ep, "http://") && !strings.HasPrefix(ep, "https://") {
+			return fmt.Errorf("%q must start with http:// or https://", ep)
+		}
+		u, err := url.Parse(ep)
+		if err != nil {
+			return fmt.Errorf("%q is not a URL: %w", ep, err)
+		}
+		if u.Host == "" {
+			return fmt.Errorf("%q has no host", ep)
+		}
+		return nil
+	}
+	if strings.Contains(ep, "://") {
+		return fmt.Errorf("%q must be host:port for protocol grpc", ep)
+	}
+	if i := strings.LastIndex(ep, ":"); i <= 0 || i == len(ep)-1 {
+		return fmt.Errorf("%q must be host:port", ep)
+	}
+	return nil
+}

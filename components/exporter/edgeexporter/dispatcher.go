@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package edgeexporter // import "github.com/otelcol-edge/otelcol-edge/components/exporter/edgeexporter"
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/otelcol-edge/otelcol-edge/components/exporter/edgeexporter/internal/wal"
+)
+
+// batch is a run of consecutive records of one kind sent as one request.
+// Serialized OTLP export requests of one kind concatenate into a valid request
+// holding all their resource entries, so a batch is the records' payloads
+// joined without decoding them.
+type batch struct {
+	kind  uint8
+	seqs  []uint64
+	items int
+	body  []byte
+}
+
+// run is the dispatcher: the only goroutine that reads the log. It drives the
+// online / offline / replaying state machine.
+//
+//   - online: batches are sent to the chosen endpoint with up to
+//     sending.max_in_flight requests in flight;
+//   - a retryable failure marks the endpoint down (exponential backoff with
+//     jitter); the dispatcher waits for the requests in flight, rewinds the
+//     reader to the first unacknowledged record and sends from there again,
+//     to another endpoint if one is healthy;
+//   - offline: no endpoint is eligible; records keep being appended, nothing is
+//     dropped for age or attempts; when an endpoint's backoff expires the next
+//     batch is sent to it alone as the probe;
+//   - replaying: after an outage (or with a recovered backlog at start) the
+//     backlog is sent in log order, paced by sending.replay_bytes_per_second,
+//     until the reader catches up with the tail: then online again.
+func (e *edgeExporter) run(ctx context.Context) {
+	defer close(e.done)
+	r := e.log.NewReader()
+	var (
+		wg      sync.WaitGroup
+		carry   *wal.Record
+		probing bool
+	)
+	slots := make(chan struct{}, e.cfg.Sending.MaxInFlight)
+	defer wg.Wait()
+
+	for ctx.Err() == nil {
+		if e.retryNeeded.Load() {
+			wg.Wait()
+			e.retryNeeded.Store(false)
+			r.Rewind()
+			carry = nil
+			probing = true
+		}
+
+		ep, until := e.eps.pick()
+		if ep == nil {
+			e.setState(stateOffline)
+			sleepUntil(ctx, until)
+			continue
+		}
+		if e.state.Load() == stateOffline {
+			e.setState(stateReplaying)
+		}
+
+		b, caughtUp := e.nextBatch(ctx, r, &carry)
+		if b == nil {
+			if caughtUp && e.state.Load() == stateReplaying && !e.retryNeeded.Load() {
+				e.setState(stateOnline)
+			}
+			continue
+		}
+		replay := e.state.Load() == stateReplaying
+		if replay {
+			e.pace(ctx, len(b.body))
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			e.send(ctx, ep, b, replay)
+		}()
+		if probing {
+			// One request at a time until the link is proven again.
+			wg.Wait()
+			probing = e.retryNeeded.Load()
+		}
+		if caughtUp && !probing && e.state.Load() == stateReplaying {
+			e.setState(stateOnline)
+		}
+	}
+}
+
+// nextBatch collects consecutive records of one kind up to the batch limits,
+// waiting at most sending.flush_interval for more. It returns nil when no
+// record arrived in that time; caughtUp reports that the reader reached the
+// tail of the log.
+func (e *edgeExporter) nextBatch(ctx context.Context, r *wal.Reader, carry **wal.Record) (*batch, bool) {
+	wait := e.cfg.Sending.FlushInterval
+	if wait <= 0 {
+		wait = time.Millisecond
+	}
+	dctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+
+	var recs []wal.Record
+	if *carry != nil {
+		recs = append(recs, **carry)
+		*carry = nil
+	} else {
+		rec, err := r.Next(dctx)
+		if err != nil {
+			e.readError(err)
+			return nil, true
+		}
+		recs = append(recs, rec)
+	}
+	items, size := int(recs[0].Items), len(recs[0].Payload)
+	caughtUp := false
+	for items < e.cfg.Sending.BatchMaxItems && size < e.cfg.Sending.BatchMaxBytes && !e.retryNeeded.Load() {
+		rec, err := r.Next(dctx)
+		if err != nil {
+			e.readError(err)
+			caughtUp = true
+			break
+		}
+		if rec.Kind != recs[0].Kind || items+int(rec.Items) > e.cfg.Sending.BatchMaxItems || size+len(rec.Payload) > e.cfg.Sending.BatchMaxBytes {
+			c := rec
+			*carry = &c
+			break
+		}
+		recs = append(recs, rec)
+		items += int(rec.Items)
+		size += len(rec.Payload)
+	}
+
+	b := &batch{kind: recs[0].Kind, items: items, seqs: make([]uint64, len(recs))}
+	if len(recs) == 1 {
+		b.body = recs[0].Payload
+	} else {
+		b.body = make([]byte, 0, size)
+		for _, rec := range recs {
+			b.body = append(b.body, rec.Payload...)
+		}
+	}
+	for i, rec := range recs {
+		b.seqs[i] = rec.Seq
+	}
+	return b, caughtUp
+}
+
+func (e *edgeExporter) readError(err error) {
+	if err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, wal.ErrClosed) {
+		return
+	}
+	e.tb.ExporterEdgeIoErrors.Add(context.Background(), 1)
+	e.warnLimiter.warn(e.logger, "Could not read from the buffer", zap.Error(err))
+}
+
+// send exports one batch and acknowledges it unless the failure is retryable.
+func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay bool) {
+	sctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	res, serr := ep.client.export(sctx, b.kind, b.body)
+	cancel()
+	bg := context.Background()
+	if serr != nil && !serr.permanent {
+		e.eps.failure(ep, serr, serr.retryAfter)
+		e.retryNeeded.Store(true)
+		if ctx.Err() == nil {
+			e.tb.ExporterEdgeSendFailures.Add(bg, 1, endpointKindAttrs(ep.name, "retryable"))
+			e.warnLimiter.warn(e.logger, "Export failed, will retry from the buffer",
+				zap.String("endpoint", ep.name), zap.String("signal", kindName(b.kind)), zap.Int("items", b.items), zap.Error(serr))
+		}
+		return
+	}
+	if serr != nil {
+		// The backend will never accept this request: keep it in the
+		// dead-letter file, count it, and move on.
+		e.tb.ExporterEdgeSendFailures.Add(bg, 1, endpointKindAttrs(ep.name, "permanent"))
+		e.tb.ExporterEdgeItemsDropped.Add(bg, int64(b.items), e.reasonAttr(reasonDeadLetter))
+		if e.deadLetter != nil {
+			if err := e.deadLetter.write(b.kind, b.items, b.body); err != nil {
+				e.warnLimiter.warn(e.logger, "Dead-letter file not written", zap.Error(err))
+			}
+		}
+		e.logger.Error("Export rejected permanently, moved to the dead-letter file",
+			zap.String("endpoint", ep.name), zap.String("signal", kindName(b.kind)), zap.Int("items", b.items), zap.Error(serr))
+	} else {
+		e.eps.success(ep)
+		accepted := int64(b.items)
+		if res.rejected > 0 {
+			rej := min(res.rejected, accepted)
+			accepted -= rej
+			e.tb.ExporterEdgeItemsDropped.Add(bg, rej, e.reasonAttr(reasonRejected))
+			e.warnLimiter.warn(e.logger, "Backend rejected part of a request (partial success)",
+				zap.String("endpoint", ep.name), zap.String("signal", kindName(b.kind)), zap.Int64("rejected", rej), zap.String("message", res.message))
+		}
+		e.tb.ExporterEdgeItemsSent.Add(bg, accepted, e.signalAttrs[b.kind])
+		phase := e.phaseLive
+		if replay {
+			phase = e.phaseReplay
+		}
+		e.tb.ExporterEdgeBytesSent.Add(bg, int64(len(b.body)), phase)
+	}
+	for _, s := range b.seqs {
+		e.log.Ack(s)
+	}
+}
+
+// pace sleeps so that replayed bytes stay under sending.replay_bytes_per_second.
+func (e *edgeExporter) pace(ctx context.Context, n int) {
+	rate := e.cfg.Sending.ReplayBytesPerSecond
+	if rate <= 0 {
+		return
+	}
+	now := time.Now()
+	if e.paceNext.Before(now) {
+		e.paceNext = now
+	}
+	start := e.paceNext
+	e.paceNext = e.paceNext.Add(time.Duration(float64(n) / float64(rate) * float64(time.Second)))
+	sleepUntil(ctx, start)
+}
+
+func sleepUntil(ctx context.Context, t time.Time) {
+	d := time.Until(t)
+	if d <= 0 {
+		return
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+}

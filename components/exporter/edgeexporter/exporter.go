@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package edgeexporter // import "github.com/otelcol-edge/otelcol-edge/components/exporter/edgeexporter"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-edge/otelcol-edge/components/exporter/edgeexporter/internal/metadata"
+	"github.com/otelcol-edge/otelcol-edge/components/exporter/edgeexporter/internal/wal"
+)
+
+// Sending states, exported as the value of otelcol_exporter_edge_state.
+const (
+	stateOnline    int32 = 0
+	stateOffline   int32 = 1
+	stateReplaying int32 = 2
+)
+
+func stateName(s int32) string {
+	switch s {
+	case stateOnline:
+		return "online"
+	case stateOffline:
+		return "offline"
+	case stateReplaying:
+		return "replaying"
+	}
+	return "unknown"
+}
+
+var errShuttingDown = errors.New("edge exporter is shutting down")
+
+// edgeExporter owns the durable log and drains it to the endpoints. One
+// instance serves every pipeline that names the same component ID.
+type edgeExporter struct {
+	cfg    *Config
+	set    exporter.Settings
+	logger *zap.Logger
+	tb     *metadata.TelemetryBuilder
+
+	mu              sync.Mutex // guards refs and lifecycle
+	refs            int
+	onFinalShutdown func()
+
+	host       component.Host
+	log        *wal.Log
+	eps        *endpointSet
+	deadLetter *deadLetter
+	cancel     context.CancelFunc
+	done       chan struct{}
+
+	state       atomic.Int32
+	closing     atomic.Bool
+	retryNeeded atomic.Bool
+
+	// replay pacing (dispatcher goroutine only)
+	paceNext time.Time
+
+	// precomputed attribute sets
+	signalAttrs map[uint8]metric.MeasurementOption
+	reasonAttrs map[string]metric.MeasurementOption
+	phaseLive   metric.MeasurementOption
+	phaseReplay metric.MeasurementOption
+
+	warnLimiter rateLimitedLog
+}
+
+func newEdgeExporter(set exporter.Settings, cfg *Config) (*edgeExporter, error) {
+	e := &edgeExporter{
+		cfg:         cfg,
+		set:         set,
+		logger:      set.Logger,
+		signalAttrs: map[uint8]metric.MeasurementOption{},
+		reasonAttrs: map[string]metric.MeasurementOption{},
+		phaseLive:   metric.WithAttributeSet(attribute.NewSet(attribute.String("phase", "live"))),
+		phaseReplay: metric.WithAttributeSet(attribute.NewSet(attribute.String("phase", "replay"))),
+	}
+	for _, k := range []uint8{kindTraces, kindMetrics, kindLogs} {
+		e.signalAttrs[k] = metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", kindName(k))))
+	}
+	for _, r := range []string{wal.DropReasonBudget, wal.DropReasonCorrupt, reasonDeadLetter, reasonRejected, reasonMaxAge} {
+		e.reasonAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r)))
+	}
+	return e, nil
+}
+
+// Drop reasons besides the log's own (budget, corrupt).
+const (
+	reasonDeadLetter = "dead_letter"
+	reasonRejected   = "rejected"
+	reasonMaxAge     = "max_age"
+)
+
+// bufferDir is the directory of this instance: one per component ID.
+func (e *edgeExporter) bufferDir() string {
+	name := strings.NewReplacer("/", "_", "\\", "_", ":", "_").Replace(e.set.ID.String())
+	return filepath.Join(e.cfg.Buffer.Directory, name)
+}
+
+func (e *edgeExporter) acquire(ctx context.Context, host component.Host) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.refs++
+	if e.refs > 1 {
+		return nil
+	}
+	if err := e.start(ctx, host); err != nil {
+		e.refs--
+		e.cleanupAfterFailedStart()
+		return err
+	}
+	return nil
+}
+
+func (e *edgeExporter) release(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.refs == 0 {
+		// Shutdown without a successful Start.
+		if e.onFinalShutdown != nil {
+			e.onFinalShutdown()
+		}
+		return nil
+	}
+	e.refs--
+	if e.refs > 0 {
+		return nil
+	}
+	err := e.shutdown(ctx)
+	if e.onFinalShutdown != nil {
+		e.onFinalShutdown()
+	}
+	return err
+}
+
+func (e *edgeExporter) start(ctx context.Context, host component.Host) error {
+	e.host = host
+	tb, err := metadata.NewTelemetryBuilder(e.set.TelemetrySettings)
+	if err != nil {
+		return err
+	}
+	e.tb = tb
+
+	dir := e.bufferDir()
+	opts := wal.Options{
+		SegmentBytes:       e.cfg.Buffer.SegmentBytes,
+		MaxBytes:           e.cfg.Buffer.MaxDiskBytes,
+		FsyncInterval:      e.cfg.Buffer.FsyncInterval,
+		DisableCompression: !e.cfg.Buffer.Compression,
+		MemoryBytes:        e.cfg.Buffer.MemoryBytes,
+		OnDrop:             e.onLogDrop,
+		Logf: func(format string, args ...any) { e.logger.Warn(fmt.Sprintf(format, args...), zap.String("directory", dir)) },
+	}
+	if e.cfg.Buffer.MemoryBytes == 0 {
+		opts.MemoryBytes = -1
+	}
+	switch e.cfg.Buffer.WhenFull {
+	case WhenFullDropNewest:
+		opts.WhenFull = wal.DropNewest
+	case WhenFullBlock:
+		opts.WhenFull = wal.Block
+	default:
+		opts.WhenFull = wal.DropOldest
+	}
+	switch e.cfg.Buffer.Fsync {
+	case FsyncAlways:
+		opts.Fsync = wal.FsyncAlways
+	case FsyncNever:
+		opts.Fsync = wal.FsyncNever
+	default:
+		opts.Fsync = wal.FsyncInterval
+	}
+	l, err := wal.Open(filepath.Join(dir, "wal"), opts)
+	if err != nil {
+		return fmt.Errorf("edge exporter %s: opening buffer: %w", e.set.ID, err)
+	}
+	e.log = l
+	rec := l.Recovery()
+	fields := []zap.Field{
+		zap.String("directory", dir), zap.Int("segments", rec.Segments),
+		zap.Uint64("pending_records", rec.PendingRecords), zap.Uint64("pending_items", rec.PendingItems),
+	}
+	if rec.CorruptRecords > 0 || rec.CorruptSegments > 0 || rec.TruncatedBytes > 0 || rec.CursorRebuilt {
+		e.logger.Warn("Recovered the buffer with repairs",
+			append(fields, zap.Uint64("corrupt_records", rec.CorruptRecords), zap.Uint64("corrupt_items", rec.CorruptItems),
+				zap.Int64("corrupt_bytes", rec.CorruptBytes), zap.Int64("truncated_bytes", rec.TruncatedBytes),
+				zap.Int("corrupt_segments", rec.CorruptSegments), zap.Bool("cursor_rebuilt", rec.CursorRebuilt),
+				zap.Strings("notes", rec.Notes))...)
+	} else {
+		e.logger.Info("Opened the buffer", fields...)
+	}
+
+	if e.cfg.Buffer.DeadLetterMaxBytes > 0 {
+		e.deadLetter, err = openDeadLetter(filepath.Join(dir, "deadletter.log"), e.cfg.Buffer.DeadLetterMaxBytes)
+		if err != nil {
+			return fmt.Errorf("edge exporter %s: opening dead-letter file: %w", e.set.ID, err)
+		}
+	}
+
+	e.eps = newEndpointSet(e.cfg.Balancing, e.cfg.Retry)
+	ua := fmt.Sprintf("%s/%s (otelcol-edge edge exporter)", e.set.BuildInfo.Command, e.set.BuildInfo.Version)
+	var eps []*endpoint
+	for _, name := range e.cfg.Endpoints {
+		var c endpointClient
+		if e.cfg.Protocol == ProtocolHTTP {
+			c, err = newHTTPClient(ctx, e.cfg, name, host, e.set.TelemetrySettings, ua)
+		} else {
+			c, err = newGRPCClient(ctx, e.cfg, name, host, e.set.TelemetrySettings, ua)
+		}
+		if err != nil {
+			for _, ep := range eps {
+				_ = ep.client.close()
+			}
+			return fmt.Errorf("edge exporter %s: %w", e.set.ID, err)
+		}
+		eps = append(eps, &endpoint{name: name, client: c})
+	}
+	e.eps.setEndpoints(eps)
+
+	if err := e.registerCallbacks(); err != nil {
+		return err
+	}
+	if rec.PendingRecords > 0 {
+		e.state.Store(stateReplaying)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	e.done = make(chan struct{})
+	go e.run(runCtx)
+	return nil
+}
+
+func (e *edgeExporter) cleanupAfterFailedStart() {
+	if e.log != nil {
+		_ = e.log.Close()
+		e.log = nil
+	}
+	if e.deadLetter != nil {
+		_ = e.deadLetter.close()
+		e.deadLetter = nil
+	}
+	if e.tb != nil {
+		e.tb.Shutdown()
+	}
+}
+
+func (e *edgeExporter) registerCallbacks() error {
+	tb := e.tb
+	return errors.Join(
+		tb.RegisterExporterEdgeStateCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(e.state.Load()))
+			return nil
+		}),
+		tb.RegisterExporterEdgeBufferBytesCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(e.log.Stats().DiskBytes)
+			return nil
+		}),
+		tb.RegisterExporterEdgeBufferItemsCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(e.log.Stats().PendingItems))
+			return nil
+		}),
+		tb.RegisterExporterEdgeBufferOldestAgeCallback(func(_ context.Context, o metric.Float64Observer) error {
+			var age float64
+			if t := e.log.Stats().OldestPending; !t.IsZero() {
+				age = time.Since(t).Seconds()
+			}
+			o.Observe(age)
+			return nil
+		}),
+		tb.RegisterExporterEdgeEndpointHealthyCallback(func(_ context.Context, o metric.Int64Observer) error {
+			for name, ok := range e.eps.health() {
+				v := int64(0)
+				if ok {
+					v = 1
+				}
+				o.Observe(v, metric.WithAttributes(attribute.String("endpoint", name)))
+			}
+			return nil
+		}),
+	)
+}
+
+func (e *edgeExporter) onLogDrop(reason string, _, items uint64) {
+	e.tb.ExporterEdgeItemsDropped.Add(context.Background(), int64(items), e.reasonAttr(reason))
+	e.warnLimiter.warn(e.logger, "Dropped buffered data", zap.String("reason", reason), zap.Uint64("items", items))
+}
+
+func (e *edgeExporter) reasonAttr(r string) metric.MeasurementOption {
+	if a, ok := e.reasonAttrs[r]; ok {
+		return a
+	}
+	return metric.WithAttributes(attribute.String("reason", r))
+}
+
+// append writes one encoded request to the log. It returns only after the
+// record is in the log (and fsynced under fsync "always").
+func (e *edgeExporter) append(ctx context.Context, kind uint8, items int, payload []byte) error {
+	if e.closing.Load() || e.log == nil {
+		return errShuttingDown
+	}
+	if _, err := e.log.Append(ctx, kind, uint32(items), payload); err != nil {
+		switch {
+		case errors.Is(err, wal.ErrFull):
+			e.tb.ExporterEdgeItemsDropped.Add(ctx, int64(items), e.reasonAttr(wal.DropReasonBudget))
+			return fmt.Errorf("edge exporter buffer is full (buffer.max_disk_bytes=%d, when_full=drop_newest): %w", e.cfg.Buffer.MaxDiskBytes, err)
+		case errors.Is(err, wal.ErrClosed):
+			return errShuttingDown
+		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+			return err
+		default:
+			e.tb.ExporterEdgeIoErrors.Add(ctx, 1)
+			e.reportStatus(componentstatus.NewRecoverableErrorEvent(fmt.Errorf("buffer I/O error: %w", err)))
+			e.warnLimiter.warn(e.logger, "Could not write to the buffer", zap.Error(err))
+			return err
+		}
+	}
+	e.tb.ExporterEdgeItemsAppended.Add(ctx, int64(items), e.signalAttrs[kind])
+	return nil
+}
+
+func (e *edgeExporter) reportStatus(ev *componentstatus.Event) {
+	if e.host != nil {
+		componentstatus.ReportStatus(e.host, ev)
+	}
+}
+
+func (e *edgeExporter) setState(s int32) {
+	old := e.state.Swap(s)
+	if old == s {
+		return
+	}
+	e.logger.Info("Edge exporter state changed", zap.String("from", stateName(old)), zap.String("to", stateName(s)))
+	if s == stateOffline {
+		e.reportStatus(componentstatus.NewRecoverableErrorEvent(fmt.Errorf("offline, buffering to disk: %w", errNoEndpoint)))
+	} else if old == stateOffline {
+		e.reportStatus(componentstatus.NewEvent(componentstatus.StatusOK))
+	}
+}
+
+func (e *edgeExporter) shutdown(ctx context.Context) error {
+	e.closing.Store(true)
+	if e.cancel == nil {
+		return nil
+	}
+	// Flush what can be sent: wait while the log drains, the link is up and
+	// the drain deadline (the shutdown context or buffer timeout) allows.
+	deadline := time.Now().Add(e.cfg.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if e.log.Stats().PendingRecords == 0 || e.state.Load() == stateOffline {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.cancel()
+	<-e.done
+	var errs []error
+	for _, ep := range e.eps.all() {
+		errs = append(errs, ep.client.close())
+	}
+	if e.deadLetter != nil {
+		errs = append(errs, e.deadLetter.close())
+	}
+	errs = append(errs, e.log.Close())
+	e.tb.Shutdown()
+	st := e.log.Stats()
+	e.logger.Info("Edge exporter stopped", zap.Uint64("pending_records", st.PendingRecords), zap.Uint64("pending_items", st.PendingItems))
+	return errors.Join(errs...)
+}

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package wal // import "github.com/otelcol-edge/otelcol-edge/components/exporter/edgeexporter/internal/wal"
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+)
+
+// File is the subset of *os.File used by the log. Implementations must be
+// safe for a concurrent Sync and Write on the same file.
+type File interface {
+	io.Writer
+	io.ReaderAt
+	io.Closer
+	// Sync flushes the file's data to stable storage (fsync).
+	Sync() error
+	// Truncate changes the size of the file.
+	Truncate(size int64) error
+	// Stat returns file information.
+	Stat() (os.FileInfo, error)
+}
+
+// FS abstracts the file-system operations of the log so that faults can be
+// injected in tests. The zero value of Options uses the real OS.
+type FS interface {
+	// OpenFile opens a file like os.OpenFile.
+	OpenFile(name string, flag int, perm os.FileMode) (File, error)
+	// Rename renames a file like os.Rename.
+	Rename(oldpath, newpath string) error
+	// Remove removes a file like os.Remove.
+	Remove(name string) error
+	// ReadDir lists a directory like os.ReadDir.
+	ReadDir(name string) ([]os.DirEntry, error)
+	// MkdirAll creates a directory tree like os.MkdirAll.
+	MkdirAll(path string, perm os.FileMode) error
+	// SyncDir fsyncs a directory so that renames and creations are durable.
+	SyncDir(name string) error
+}
+
+// Locker is optionally implemented by an FS to provide an exclusive,
+// inter-process lock on a file. Lock must fail without blocking when the lock
+// is held elsewhere.
+type Locker interface {
+	// Lock acquires the lock on name; closing the result releases it.
+	Lock(name string) (io.Closer, error)
+}
+
+// OSFS is the FS backed by the operating system.
+type OSFS struct{}
+
+var _ FS = OSFS{}
+var _ Locker = OSFS{}
+
+// OpenFile implements FS.
+func (OSFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	f, err := os.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Rename implements FS.
+func (OSFS) Rename(oldpath, newpath string) error { return os.Rename(oldpath, newpath) }
+
+// Remove implements FS.
+func (OSFS) Remove(name string) error { return os.Remove(name) }
+
+// ReadDir implements FS.
+func (OSFS) ReadDir(name string) ([]os.DirEntry, error) { return os.ReadDir(name) }
+
+// MkdirAll implements FS.
+func (OSFS) MkdirAll(path string, perm os.FileMode) error { return os.MkdirAll(path, perm) }
+
+// SyncDir implements FS.
+func (OSFS) SyncDir(name string) error {
+	d, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// errLocked is returned by Lock when another process holds the lock.
+var errLocked = errors.New("lock held by another process")
+
+// Lock implements Locker with flock(LOCK_EX|LOCK_NB).
+func (OSFS) Lock(name string) (io.Closer, error) {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) || errors.Is(err, syscall.EAGAIN) {
+			return nil, errLocked
+		}
+		return nil, fmt.Errorf("flock %s: %w", name, err)
+	}
+	return &flockFile{f: f}, nil
+}
+
+type flockFile struct{ f *os.File }
+
+func (l *flockFile) Close() error {
+	err := syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

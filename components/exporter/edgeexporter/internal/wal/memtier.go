@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package wal // import "github.com/otelcol-edge/otelcol-edge/components/exporter/edgeexporter/internal/wal"
+
+import "sort"
+
+// memTier keeps the uncompressed payloads of the most recent records, bounded
+// by a byte budget, so that a reader near the tail neither reads the disk nor
+// decompresses. Entries are kept in increasing sequence order. Not
+// goroutine-safe; guarded by Log.mu.
+type memTier struct {
+	max   int64
+	bytes int64
+	ents  []memEntry
+	head  int
+}
+
+type memEntry struct {
+	seq uint64
+	p   []byte
+}
+
+func (m *memTier) enabled() bool { return m.max > 0 }
+
+// put adds the payload of seq (which must be greater than any stored one).
+func (m *memTier) put(seq uint64, p []byte) {
+	if p == nil || int64(len(p)) > m.max {
+		return
+	}
+	m.ents = append(m.ents, memEntry{seq: seq, p: p})
+	m.bytes += int64(len(p))
+	for m.bytes > m.max {
+		m.popFront()
+	}
+}
+
+func (m *memTier) popFront() {
+	e := &m.ents[m.head]
+	m.bytes -= int64(len(e.p))
+	*e = memEntry{}
+	m.head++
+	if m.head == len(m.ents) {
+		m.ents = m.ents[:0]
+		m.head = 0
+	} else if m.head > 1024 && m.head > len(m.ents)/2 {
+		n := copy(m.ents, m.ents[m.head:])
+		clear(m.ents[n:])
+		m.ents = m.ents[:n]
+		m.head = 0
+	}
+}
+
+// get returns the payload of seq if present.
+func (m *memTier) get(seq uint64) ([]byte, bool) {
+	live := m.ents[m.head:]
+	i := sort.Search(len(live), func(i int) bool { return live[i].seq >= seq })
+	if i < len(live) && live[i].seq == seq {
+		return live[i].p, true
+	}
+	return nil, false
+}
+
+// dropThrough removes all entries with sequence <= seq.
+func (m *memTier) dropThrough(seq uint64) {
+	for m.head < len(m.ents) && m.ents[m.head].seq <= seq {
+		m.popFront()
+	}
+}
+
+// len returns the number of entries.
+func (m *memTier) len() int { return len(m.ents) - m.head }

@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package wal // import "github.com/otelcol-edge/otelcol-edge/components/exporter/edgeexporter/internal/wal"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// readAheadBytes is the size of the reader's sequential read-ahead buffer.
+const readAheadBytes = 1 << 20
+
+// Record is one record returned by Reader.Next.
+type Record struct {
+	// Seq is the record's sequence number; pass it to Log.Ack.
+	Seq uint64
+	// Kind is the caller-defined kind given to Append.
+	Kind uint8
+	// Items is the item count given to Append.
+	Items uint32
+	// Payload is the uncompressed payload. It must not be modified (it may be
+	// shared with the in-memory tier).
+	Payload []byte
+	// Bytes is the stored size of the record on disk (frame header included).
+	Bytes int
+}
+
+// Reader returns records in sequence order, starting at the first
+// unacknowledged record. A Reader must be used by one goroutine at a time;
+// Rewind may be called concurrently with Next.
+type Reader struct {
+	l    *Log
+	next uint64 // guarded by l.mu
+	gen  uint64 // Rewind generation, guarded by l.mu
+
+	// read-ahead buffer over one segment; used only by Next
+	buf    []byte
+	bufSeg *segment
+	bufOff int64
+}
+
+// NewReader returns a reader positioned at the first unacknowledged record.
+func (l *Log) NewReader() *Reader {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return &Reader{l: l, next: l.cursor + 1}
+}
+
+// Rewind moves the reader back to the first unacknowledged record, so that
+// records that were read but not acknowledged are returned again, in order.
+// Records acknowledged out of order are not returned again.
+func (r *Reader) Rewind() {
+	r.l.mu.Lock()
+	r.next = r.l.cursor + 1
+	r.gen++
+	r.l.mu.Unlock()
+}
+
+// Next returns the next record, blocking until one is available, ctx is done
+// or the log is closed (ErrClosed). Records lost to eviction are skipped: a
+// reader positioned in an evicted segment continues at the oldest remaining
+// record. Records found corrupt on disk are skipped and counted.
+func (r *Reader) Next(ctx context.Context) (Record, error) {
+	l := r.l
+	for {
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			r.buf, r.bufSeg = nil, nil
+			return Record{}, ErrClosed
+		}
+		next := max(r.next, l.cursor+1)
+		s, j, ok := l.locateLocked(next)
+		for ok {
+			if _, acked := l.acked[s.recs[j].seq]; !acked {
+				break
+			}
+			s, j, ok = l.locateLocked(s.recs[j].seq + 1)
+		}
+		if !ok {
+			if !l.dataWait {
+				l.dataCh = make(chan struct{})
+				l.dataWait = true
+			}
+			ch := l.dataCh
+			l.mu.Unlock()
+			select {
+			case <-ch:
+			case <-l.closedCh:
+			case <-ctx.Done():
+				return Record{}, ctx.Err()
+			}
+			continue
+		}
+		m := s.recs[j]
+		gen := r.gen
+		if p, hit := l.mem.get(m.seq); hit {
+			l.st.MemoryHits++
+			r.next = m.seq + 1
+			l.mu.Unlock()
+			return Record{Seq: m.seq, Kind: m.kind &^ kindCompressed, Items: m.items, Payload: p, Bytes: m.frameSize()}, nil
+		}
+		size := s.size
+		l.mu.Unlock()
+
+		rec, err := r.readDisk(s, m, size)
+
+		l.mu.Lock()
+		s2, j2, ok2 := l.locateLocked(m.seq)
+		still := ok2 && s2.recs[j2].seq == m.seq // not evicted meanwhile
+		if err != nil && still {
+			if !isCorrupt(err) {
+				l.mu.Unlock()
+				l.setErr(err)
+				return Record{}, err
+			}
+			// Corrupt on disk: count it as lost and treat it as acknowledged.
+			l.st.DroppedCorruptRecords++
+			l.st.DroppedCorruptItems += uint64(m.items)
+			l.drops = append(l.drops, dropEvent{reason: DropReasonCorrupt, records: 1, items: uint64(m.items)})
+			if _, acked := l.acked[m.seq]; !acked {
+				l.acked[m.seq] = struct{}{}
+				l.pendingRecs--
+				l.pendingItems -= uint64(m.items)
+				l.advanceLocked()
+			}
+			l.setErr(err)
+		}
+		if r.gen == gen && (err == nil || still) {
+			r.next = m.seq + 1
+		}
+		if err == nil && still {
+			l.st.DiskReads++
+		}
+		drops := l.takeDropsLocked()
+		l.mu.Unlock()
+		l.fireDrops(drops)
+		if err == nil && still {
+			return rec, nil
+		}
+	}
+}
+
+type corruptError struct{ err error }
+
+func (e *corruptError) Error() string { return e.err.Error() }
+func (e *corruptError) Unwrap() error { return e.err }
+
+func isCorrupt(err error) bool {
+	var c *corruptError
+	return errors.As(err, &c)
+}
+
+// readDisk reads and verifies record m of segment s (size bytes known to be
+// written), using the read-ahead buffer.
+func (r *Reader) readDisk(s *segment, m recMeta, size int64) (Record, error) {
+	need := int64(m.frameSize())
+	if r.bufSeg != s || m.off < r.bufOff || m.off+need > r.bufOff+int64(len(r.buf)) {
+		n := min(max(int64(readAheadBytes), need), size-m.off)
+		if n < need {
+			return Record{}, &corruptError{fmt.Errorf("wal: record %d beyond end of %s", m.seq, s.path)}
+		}
+		if int64(cap(r.buf)) < n {
+			r.buf = make([]byte, n)
+		}
+		r.buf = r.buf[:n]
+		r.bufSeg = nil
+		f, err := r.l.fs.OpenFile(s.path, os.O_RDONLY, 0)
+		if err != nil {
+			return Record{}, fmt.Errorf("wal: open %s: %w", s.path, err)
+		}
+		got, err := f.ReadAt(r.buf, m.off)
+		_ = f.Close()
+		if int64(got) < need {
+			if err == nil || errors.Is(err, io.EOF) {
+				return Record{}, &corruptError{fmt.Errorf("wal: short read of record %d in %s", m.seq, s.path)}
+			}
+			return Record{}, fmt.Errorf("wal: read %s: %w", s.path, err)
+		}
+		r.buf = r.buf[:got]
+		r.bufSeg, r.bufOff = s, m.off
+	}
+	frame := r.buf[m.off-r.bufOff : m.off-r.bufOff+need]
+	h, p, _, err := decodeRecord(frame, r.l.opts.MaxRecordBytes)
+	if err == nil && (h.seq != m.seq || h.length != m.length) {
+		err = errHeaderCRC
+	}
+	if err != nil {
+		r.bufSeg = nil
+		return Record{}, &corruptError{fmt.Errorf("wal: record %d in %s: %w", m.seq, s.path, err)}
+	}
+	var payload []byte
+	if h.kind&kindCompressed != 0 {
+		payload, err = r.l.dec.DecodeAll(p, nil)
+		if err != nil {
+			return Record{}, &corruptError{fmt.Errorf("wal: decompress record %d in %s: %w", m.seq, s.path, err)}
+		}
+	} else {
+		payload = append(make([]byte, 0, len(p)), p...)
+	}
+	return Record{Seq: m.seq, Kind: h.kind &^ kindCompressed, Items: h.items, Payload: payload, Bytes: int(need)}, nil
+}
