@@ -44,7 +44,7 @@ type sendError struct {
 func (e *sendError) Error() string { return e.err.Error() }
 func (e *sendError) Unwrap() error { return e.err }
 
-func retryable(err error) *sendError       { return &sendError{err: err} }
+func retryable(err error) *sendError      { return &sendError{err: err} }
 func permanentError(err error) *sendError { return &sendError{err: err, permanent: true} }
 
 // endpointClient sends already-encoded OTLP export requests to one backend.

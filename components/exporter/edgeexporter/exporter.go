@@ -163,7 +163,9 @@ func (e *edgeExporter) start(ctx context.Context, host component.Host) error {
 		DisableCompression: !e.cfg.Buffer.Compression,
 		MemoryBytes:        e.cfg.Buffer.MemoryBytes,
 		OnDrop:             e.onLogDrop,
-		Logf: func(format string, args ...any) { e.logger.Warn(fmt.Sprintf(format, args...), zap.String("directory", dir)) },
+		Logf: func(format string, args ...any) {
+			e.logger.Warn(fmt.Sprintf(format, args...), zap.String("directory", dir))
+		},
 	}
 	if e.cfg.Buffer.MemoryBytes == 0 {
 		opts.MemoryBytes = -1
