@@ -64,12 +64,12 @@ test-unit:
 
 .PHONY: test-e2e
 test-e2e: $(BINARY)
-	OTELCOL_EDGE_BIN=$(BINARY) $(GO) test -race -count=1 -timeout 30m ./internal/e2e/tests/...
+	OTELCOL_EDGE_OCB=$(OCB) OTELCOL_EDGE_BIN=$(BINARY) $(GO) test -race -count=1 -timeout 30m ./internal/e2e/tests/...
 
 ## test-long: the long reliability variants (kill -9 with 1M spans, long fuzzing, many corruption trials)
 .PHONY: test-long
 test-long: $(BINARY)
-	OTELCOL_EDGE_LONG=1 OTELCOL_EDGE_BIN=$(BINARY) $(GO) test -count=1 -timeout 60m ./internal/e2e/tests/...
+	OTELCOL_EDGE_LONG=1 OTELCOL_EDGE_OCB=$(OCB) OTELCOL_EDGE_BIN=$(BINARY) $(GO) test -count=1 -timeout 60m ./internal/e2e/tests/...
 	cd components/exporter/edgeexporter && $(GO) test -run '^$$' -fuzz FuzzDecodeRecord -fuzztime 5m ./internal/wal/
 
 ## check: gofmt and go vet on every module
@@ -91,6 +91,9 @@ generate:
 .PHONY: tidy
 tidy:
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) mod tidy); done
+
+# Benchmarks against the upstream anchor build (make bench, make bench-quick).
+-include bench/bench.mk
 
 .PHONY: clean
 clean:

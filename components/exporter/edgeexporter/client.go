@@ -50,6 +50,9 @@ func permanentError(err error) *sendError { return &sendError{err: err, permanen
 // endpointClient sends already-encoded OTLP export requests to one backend.
 type endpointClient interface {
 	export(ctx context.Context, kind uint8, body []byte) (exportResult, *sendError)
+	// reconnect is called before probing an endpoint that failed: it makes the
+	// transport try to connect now instead of after its own backoff.
+	reconnect()
 	close() error
 }
 
@@ -130,6 +133,13 @@ func (c *grpcClient) export(ctx context.Context, kind uint8, body []byte) (expor
 }
 
 func (c *grpcClient) close() error { return c.conn.Close() }
+
+// reconnect skips gRPC's own reconnection backoff (up to two minutes), so the
+// probe after an outage reaches a backend that has come back.
+func (c *grpcClient) reconnect() {
+	c.conn.ResetConnectBackoff()
+	c.conn.Connect()
+}
 
 // classifyGRPC decides whether a gRPC error is worth retrying. Authentication
 // and authorization failures are retried too: at the edge they are fixed by an
@@ -224,6 +234,8 @@ func (c *httpClient) export(ctx context.Context, kind uint8, body []byte) (expor
 		return exportResult{}, permanentError(herr)
 	}
 }
+
+func (c *httpClient) reconnect() { c.client.CloseIdleConnections() }
 
 func (c *httpClient) close() error {
 	c.client.CloseIdleConnections()

@@ -118,7 +118,7 @@ func (e *edgeExporter) nextBatch(ctx context.Context, r *wal.Reader, carry **wal
 		recs = append(recs, **carry)
 		*carry = nil
 	} else {
-		rec, err := r.Next(dctx)
+		rec, err := e.read(dctx, r)
 		if err != nil {
 			e.readError(err)
 			return nil, true
@@ -128,7 +128,7 @@ func (e *edgeExporter) nextBatch(ctx context.Context, r *wal.Reader, carry **wal
 	items, size := int(recs[0].Items), len(recs[0].Payload)
 	caughtUp := false
 	for items < e.cfg.Sending.BatchMaxItems && size < e.cfg.Sending.BatchMaxBytes && !e.retryNeeded.Load() {
-		rec, err := r.Next(dctx)
+		rec, err := e.read(dctx, r)
 		if err != nil {
 			e.readError(err)
 			caughtUp = true
@@ -159,6 +159,20 @@ func (e *edgeExporter) nextBatch(ctx context.Context, r *wal.Reader, carry **wal
 	return b, caughtUp
 }
 
+// read returns the next record, dropping (and counting) records older than
+// buffer.max_age when it is set.
+func (e *edgeExporter) read(ctx context.Context, r *wal.Reader) (wal.Record, error) {
+	for {
+		rec, err := r.Next(ctx)
+		if err != nil || e.cfg.Buffer.MaxAge <= 0 || time.Since(rec.Time) <= e.cfg.Buffer.MaxAge {
+			return rec, err
+		}
+		e.log.Ack(rec.Seq)
+		e.tb.ExporterEdgeItemsDropped.Add(context.Background(), int64(rec.Items), e.reasonAttr(reasonMaxAge))
+		e.warnLimiter.warn(e.logger, "Dropped data older than buffer.max_age", zap.Duration("max_age", e.cfg.Buffer.MaxAge), zap.Time("appended", rec.Time))
+	}
+}
+
 func (e *edgeExporter) readError(err error) {
 	if err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, wal.ErrClosed) {
 		return
@@ -169,6 +183,9 @@ func (e *edgeExporter) readError(err error) {
 
 // send exports one batch and acknowledges it unless the failure is retryable.
 func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay bool) {
+	if e.eps.failing(ep) {
+		ep.client.reconnect()
+	}
 	sctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	res, serr := ep.client.export(sctx, b.kind, b.body)
 	cancel()

@@ -119,6 +119,13 @@ func (s *endpointSet) failure(e *endpoint, err error, hint time.Duration) {
 	e.lastErr = err.Error()
 }
 
+// failing reports whether the endpoint's last request failed.
+func (s *endpointSet) failing(e *endpoint) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return e.failures > 0
+}
+
 // health returns the name and health of every endpoint.
 func (s *endpointSet) health() map[string]bool {
 	s.mu.Lock()

@@ -163,6 +163,9 @@ func (e *edgeExporter) start(ctx context.Context, host component.Host) error {
 		DisableCompression: !e.cfg.Buffer.Compression,
 		MemoryBytes:        e.cfg.Buffer.MemoryBytes,
 		OnDrop:             e.onLogDrop,
+		OnFsync: func(d time.Duration) {
+			e.tb.ExporterEdgeFsyncLatency.Record(context.Background(), d.Seconds())
+		},
 		Logf: func(format string, args ...any) {
 			e.logger.Warn(fmt.Sprintf(format, args...), zap.String("directory", dir))
 		},

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
-	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -211,4 +210,3 @@ func genTraces(start uint64, n int) ptrace.Traces {
 	return td
 }
 
-var _ http.Handler = nil

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 )
 
 // readAheadBytes is the size of the reader's sequential read-ahead buffer.
@@ -26,6 +27,17 @@ type Record struct {
 	Payload []byte
 	// Bytes is the stored size of the record on disk (frame header included).
 	Bytes int
+	// Time is when the record was appended; for records recovered from disk
+	// it is the modification time of their segment file.
+	Time time.Time
+}
+
+// appendTime is the append time of a record of segment s.
+func appendTime(s *segment, m recMeta) time.Time {
+	if m.at != 0 {
+		return time.Unix(0, m.at)
+	}
+	return time.Unix(0, s.mtime)
 }
 
 // Reader returns records in sequence order, starting at the first
@@ -101,7 +113,7 @@ func (r *Reader) Next(ctx context.Context) (Record, error) {
 			l.st.MemoryHits++
 			r.next = m.seq + 1
 			l.mu.Unlock()
-			return Record{Seq: m.seq, Kind: m.kind &^ kindCompressed, Items: m.items, Payload: p, Bytes: m.frameSize()}, nil
+			return Record{Seq: m.seq, Kind: m.kind &^ kindCompressed, Items: m.items, Payload: p, Bytes: m.frameSize(), Time: appendTime(s, m)}, nil
 		}
 		size := s.size
 		l.mu.Unlock()
@@ -201,5 +213,5 @@ func (r *Reader) readDisk(s *segment, m recMeta, size int64) (Record, error) {
 	} else {
 		payload = append(make([]byte, 0, len(p)), p...)
 	}
-	return Record{Seq: m.seq, Kind: h.kind &^ kindCompressed, Items: h.items, Payload: payload, Bytes: int(need)}, nil
+	return Record{Seq: m.seq, Kind: h.kind &^ kindCompressed, Items: h.items, Payload: payload, Bytes: int(need), Time: appendTime(s, m)}, nil
 }

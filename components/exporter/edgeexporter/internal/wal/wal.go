@@ -175,7 +175,11 @@ type Options struct {
 	// OnDrop, if set, is called (without locks held) when records are lost:
 	// reason is DropReasonBudget or DropReasonCorrupt.
 	OnDrop func(reason string, records, items uint64)
-	// Logf, if set, receives notable events (recovery notes, I/O errors).
+	// OnFsync, if set, is called with the duration of every fsync of a
+	// segment file (for latency metrics). It must not call into the Log.
+	OnFsync func(time.Duration)
+	// Logf, if set, receives notable events (recovery notes, I/O errors). It
+	// may be called with internal locks held and must not call into the Log.
 	Logf func(format string, args ...any)
 }
 
@@ -242,7 +246,7 @@ type Stats struct {
 	PendingRecords uint64    // unacknowledged records
 	PendingItems   uint64    // items of unacknowledged records
 	OldestPending  time.Time // append time of the oldest unacknowledged record (zero if none)
-	AckedSeq       uint64    // persisted-cursor value: all seq <= AckedSeq are acknowledged
+	AckedSeq       uint64    // ack cursor: all seq <= AckedSeq are acknowledged (persisted every CursorSyncInterval)
 	LastSeq        uint64    // last assigned sequence
 
 	Appends       uint64 // successful appends
@@ -359,6 +363,9 @@ func Open(dir string, opts Options) (*Log, error) {
 		err = l.recover()
 	}
 	if err != nil {
+		for _, s := range l.segs {
+			_ = l.closeSegment(s, false)
+		}
 		l.releaseResources()
 		return nil, err
 	}
@@ -657,7 +664,11 @@ func (l *Log) closeSegment(s *segment, sync bool) error {
 func (l *Log) timedSync(f File) error {
 	start := time.Now()
 	err := f.Sync()
-	l.lastFsyncNanos.Store(int64(time.Since(start)))
+	d := time.Since(start)
+	l.lastFsyncNanos.Store(int64(d))
+	if l.opts.OnFsync != nil {
+		l.opts.OnFsync(d)
+	}
 	l.fsyncs.Add(1)
 	return err
 }
