@@ -209,4 +209,3 @@ func genTraces(start uint64, n int) ptrace.Traces {
 	}
 	return td
 }
-
