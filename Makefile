@@ -17,6 +17,7 @@ RUN_DATA_DIR     ?= $(CURDIR)/_build/data
 # their own ocb manifest; the root module holds the end-to-end tests.
 COMPONENT_MODULES := components/exporter/edgeexporter \
                      components/extension/discoveryext \
+                     components/extension/discoveryext/discoveryapi \
                      components/processor/enrichprocessor \
                      components/processor/filterprocessor
 MODULES := $(COMPONENT_MODULES) .

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configgrpc"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/confmap"
@@ -49,6 +50,11 @@ type Config struct {
 	// host:port; with protocol http each is a base URL (the signal paths
 	// /v1/traces, /v1/metrics and /v1/logs are appended).
 	Endpoints []string `mapstructure:"endpoints"`
+
+	// Discovery names a discovery extension (for example `discovery/backends`)
+	// whose healthy endpoints replace the static Endpoints and are followed at
+	// run time. Exactly one of Endpoints and Discovery must be set.
+	Discovery *component.ID `mapstructure:"discovery"`
 
 	// Balancing chooses how records are spread over healthy endpoints:
 	// "failover" (default: always the first healthy endpoint in list order) or
@@ -167,8 +173,11 @@ func (cfg *Config) Validate() error {
 	default:
 		add("\"protocol\" must be %q or %q, got %q", ProtocolGRPC, ProtocolHTTP, cfg.Protocol)
 	}
-	if len(cfg.Endpoints) == 0 {
-		add("\"endpoints\" must list at least one endpoint")
+	switch {
+	case len(cfg.Endpoints) == 0 && cfg.Discovery == nil:
+		add("\"endpoints\" must list at least one endpoint (or set \"discovery\")")
+	case len(cfg.Endpoints) > 0 && cfg.Discovery != nil:
+		add("\"endpoints\" and \"discovery\" cannot both be set")
 	}
 	seen := map[string]bool{}
 	for i, ep := range cfg.Endpoints {

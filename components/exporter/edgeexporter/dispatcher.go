@@ -192,18 +192,23 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 	bg := context.Background()
 	if serr != nil && !serr.permanent {
 		e.eps.failure(ep, serr, serr.retryAfter)
+		if ctx.Err() == nil {
+			e.reportResult(ep, serr)
+		}
 		e.retryNeeded.Store(true)
 		if ctx.Err() == nil {
-			e.tb.ExporterEdgeSendFailures.Add(bg, 1, endpointKindAttrs(ep.name, "retryable"))
+			e.tb.ExporterEdgeSendFailures.Add(bg, 1, endpointKindAttrs(ep.id, "retryable"))
 			e.warnLimiter.warn(e.logger, "Export failed, will retry from the buffer",
-				zap.String("endpoint", ep.name), zap.String("signal", kindName(b.kind)), zap.Int("items", b.items), zap.Error(serr))
+				zap.String("endpoint", ep.id), zap.String("signal", kindName(b.kind)), zap.Int("items", b.items), zap.Error(serr))
 		}
 		return
 	}
+	// The endpoint answered: good for its health, whatever it said of the data.
+	e.reportResult(ep, nil)
 	if serr != nil {
 		// The backend will never accept this request: keep it in the
 		// dead-letter file, count it, and move on.
-		e.tb.ExporterEdgeSendFailures.Add(bg, 1, endpointKindAttrs(ep.name, "permanent"))
+		e.tb.ExporterEdgeSendFailures.Add(bg, 1, endpointKindAttrs(ep.id, "permanent"))
 		e.tb.ExporterEdgeItemsDropped.Add(bg, int64(b.items), e.reasonAttr(reasonDeadLetter))
 		if e.deadLetter != nil {
 			if err := e.deadLetter.write(b.kind, b.items, b.body); err != nil {
@@ -211,7 +216,7 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 			}
 		}
 		e.logger.Error("Export rejected permanently, moved to the dead-letter file",
-			zap.String("endpoint", ep.name), zap.String("signal", kindName(b.kind)), zap.Int("items", b.items), zap.Error(serr))
+			zap.String("endpoint", ep.id), zap.String("signal", kindName(b.kind)), zap.Int("items", b.items), zap.Error(serr))
 	} else {
 		e.eps.success(ep)
 		accepted := int64(b.items)
@@ -220,7 +225,7 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 			accepted -= rej
 			e.tb.ExporterEdgeItemsDropped.Add(bg, rej, e.reasonAttr(reasonRejected))
 			e.warnLimiter.warn(e.logger, "Backend rejected part of a request (partial success)",
-				zap.String("endpoint", ep.name), zap.String("signal", kindName(b.kind)), zap.Int64("rejected", rej), zap.String("message", res.message))
+				zap.String("endpoint", ep.id), zap.String("signal", kindName(b.kind)), zap.Int64("rejected", rej), zap.String("message", res.message))
 		}
 		e.tb.ExporterEdgeItemsSent.Add(bg, accepted, e.signalAttrs[b.kind])
 		phase := e.phaseLive

@@ -12,25 +12,32 @@ import (
 // failure it is skipped until its backoff expires; the next request to it is
 // the probe that brings it back.
 type endpoint struct {
-	name   string
+	// id identifies the endpoint in metrics and to the discovery registry.
+	id string
+	// address is what the client connects to (host:port or base URL).
+	address string
+	// weight is the endpoint's share under round_robin (>= 1).
+	weight int
 	client endpointClient
 
 	// guarded by endpointSet.mu
-	failures  int
-	downUntil time.Time
-	backoff   time.Duration
-	lastErr   string
+	failures      int
+	downUntil     time.Time
+	backoff       time.Duration
+	lastErr       string
+	currentWeight int
 }
 
 func (e *endpoint) healthy(now time.Time) bool { return !now.Before(e.downUntil) }
 
-// endpointSet chooses the endpoint for each request. The set can be replaced at
-// run time (the discovery extension will do so) with setEndpoints.
+// endpointSet chooses the endpoint for each request. Its endpoints are kept in
+// preference order (list order for static endpoints, priority order from the
+// discovery extension). The set can be replaced at run time with
+// setEndpoints; health state of endpoints that stay is kept.
 type endpointSet struct {
 	mu        sync.Mutex
 	eps       []*endpoint
 	balancing string
-	next      int
 	retry     RetryConfig
 	now       func() time.Time
 }
@@ -39,20 +46,26 @@ func newEndpointSet(balancing string, retry RetryConfig) *endpointSet {
 	return &endpointSet{balancing: balancing, retry: retry, now: time.Now}
 }
 
-// setEndpoints replaces the endpoints, keeping the health state of those that
-// stay, and returns the ones removed so their clients can be closed.
-func (s *endpointSet) setEndpoints(eps []*endpoint) (removed []*endpoint) {
+// setEndpoints replaces the endpoints. Endpoints whose id is already in the
+// set keep their state (and client: the new object's client is not used and
+// is returned in unused); endpoints no longer present are returned in removed
+// so their clients can be closed once requests in flight are done.
+func (s *endpointSet) setEndpoints(eps []*endpoint) (removed, unused []*endpoint) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := map[string]*endpoint{}
 	for _, e := range s.eps {
-		old[e.name] = e
+		old[e.id] = e
 	}
 	out := make([]*endpoint, 0, len(eps))
 	for _, e := range eps {
-		if prev, ok := old[e.name]; ok {
+		if prev, ok := old[e.id]; ok && prev.address == e.address {
+			prev.weight = e.weight
 			out = append(out, prev)
-			delete(old, e.name)
+			delete(old, e.id)
+			if e != prev && e.client != nil {
+				unused = append(unused, e)
+			}
 			continue
 		}
 		out = append(out, e)
@@ -61,35 +74,60 @@ func (s *endpointSet) setEndpoints(eps []*endpoint) (removed []*endpoint) {
 		removed = append(removed, e)
 	}
 	s.eps = out
-	return removed
+	return removed, unused
+}
+
+// has reports whether an endpoint with this id and address is in the set.
+func (s *endpointSet) has(id, address string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.eps {
+		if e.id == id && e.address == address {
+			return true
+		}
+	}
+	return false
 }
 
 // pick returns the endpoint for the next request, or nil and the time at which
-// the first endpoint becomes eligible again when all are backing off.
+// the first endpoint becomes eligible again when all are backing off (or the
+// set is empty).
+//
+// failover: the first healthy endpoint in preference order.
+// round_robin: smooth weighted round robin over the healthy endpoints (each
+// gets a share of requests proportional to its weight, interleaved).
 func (s *endpointSet) pick() (*endpoint, time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	n := len(s.eps)
-	if n == 0 {
+	if len(s.eps) == 0 {
 		return nil, now.Add(s.retry.InitialInterval)
 	}
-	start := 0
-	if s.balancing == BalancingRoundRobin {
-		start = s.next % n
-		s.next++
-	}
 	var earliest time.Time
-	for i := 0; i < n; i++ {
-		e := s.eps[(start+i)%n]
-		if e.healthy(now) {
+	var best *endpoint
+	total := 0
+	for _, e := range s.eps {
+		if !e.healthy(now) {
+			if earliest.IsZero() || e.downUntil.Before(earliest) {
+				earliest = e.downUntil
+			}
+			continue
+		}
+		if s.balancing != BalancingRoundRobin {
 			return e, time.Time{}
 		}
-		if earliest.IsZero() || e.downUntil.Before(earliest) {
-			earliest = e.downUntil
+		w := max(e.weight, 1)
+		e.currentWeight += w
+		total += w
+		if best == nil || e.currentWeight > best.currentWeight {
+			best = e
 		}
 	}
-	return nil, earliest
+	if best == nil {
+		return nil, earliest
+	}
+	best.currentWeight -= total
+	return best, time.Time{}
 }
 
 // success marks the endpoint healthy and resets its backoff.
@@ -126,14 +164,14 @@ func (s *endpointSet) failing(e *endpoint) bool {
 	return e.failures > 0
 }
 
-// health returns the name and health of every endpoint.
+// health returns the id and health of every endpoint.
 func (s *endpointSet) health() map[string]bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
 	out := make(map[string]bool, len(s.eps))
 	for _, e := range s.eps {
-		out[e.name] = e.failures == 0 || e.healthy(now)
+		out[e.id] = e.failures == 0 || e.healthy(now)
 	}
 	return out
 }

@@ -57,7 +57,9 @@ type edgeExporter struct {
 	onFinalShutdown func()
 
 	host       component.Host
+	userAgent  string
 	log        *wal.Log
+	disc       discoveryState
 	eps        *endpointSet
 	deadLetter *deadLetter
 	cancel     context.CancelFunc
@@ -217,24 +219,25 @@ func (e *edgeExporter) start(ctx context.Context, host component.Host) error {
 	}
 
 	e.eps = newEndpointSet(e.cfg.Balancing, e.cfg.Retry)
-	ua := fmt.Sprintf("%s/%s (otelcol-edge edge exporter)", e.set.BuildInfo.Command, e.set.BuildInfo.Version)
-	var eps []*endpoint
-	for _, name := range e.cfg.Endpoints {
-		var c endpointClient
-		if e.cfg.Protocol == ProtocolHTTP {
-			c, err = newHTTPClient(ctx, e.cfg, name, host, e.set.TelemetrySettings, ua)
-		} else {
-			c, err = newGRPCClient(ctx, e.cfg, name, host, e.set.TelemetrySettings, ua)
-		}
-		if err != nil {
-			for _, ep := range eps {
-				_ = ep.client.close()
-			}
+	e.userAgent = fmt.Sprintf("%s/%s (otelcol-edge edge exporter)", e.set.BuildInfo.Command, e.set.BuildInfo.Version)
+	if e.cfg.Discovery != nil {
+		if err := e.followDiscovery(ctx, host); err != nil {
 			return fmt.Errorf("edge exporter %s: %w", e.set.ID, err)
 		}
-		eps = append(eps, &endpoint{name: name, client: c})
+	} else {
+		var eps []*endpoint
+		for _, addr := range e.cfg.Endpoints {
+			c, err := e.newClient(ctx, addr)
+			if err != nil {
+				for _, ep := range eps {
+					_ = ep.client.close()
+				}
+				return fmt.Errorf("edge exporter %s: %w", e.set.ID, err)
+			}
+			eps = append(eps, &endpoint{id: addr, address: addr, weight: 1, client: c})
+		}
+		e.eps.setEndpoints(eps)
 	}
-	e.eps.setEndpoints(eps)
 
 	if err := e.registerCallbacks(); err != nil {
 		return err
@@ -249,7 +252,16 @@ func (e *edgeExporter) start(ctx context.Context, host component.Host) error {
 	return nil
 }
 
+// newClient makes the OTLP client of one endpoint.
+func (e *edgeExporter) newClient(ctx context.Context, address string) (endpointClient, error) {
+	if e.cfg.Protocol == ProtocolHTTP {
+		return newHTTPClient(ctx, e.cfg, address, e.host, e.set.TelemetrySettings, e.userAgent)
+	}
+	return newGRPCClient(ctx, e.cfg, address, e.host, e.set.TelemetrySettings, e.userAgent)
+}
+
 func (e *edgeExporter) cleanupAfterFailedStart() {
+	e.stopDiscovery()
 	if e.log != nil {
 		_ = e.log.Close()
 		e.log = nil
@@ -375,6 +387,7 @@ func (e *edgeExporter) shutdown(ctx context.Context) error {
 	}
 	e.cancel()
 	<-e.done
+	e.stopDiscovery()
 	var errs []error
 	for _, ep := range e.eps.all() {
 		errs = append(errs, ep.client.close())
