@@ -441,3 +441,34 @@ func TestFsyncAlwaysRecordsLatency(t *testing.T) {
 	require.NotEmpty(t, hist.DataPoints)
 	assert.Positive(t, hist.DataPoints[0].Count)
 }
+
+func TestCorruptRecordCountedAfterRestart(t *testing.T) {
+	sink := newStoppedSink(t)
+	cfg := testConfig(t, sink.addr)
+	h := startExporter(t, cfg)
+	for i := 0; i < 5; i++ {
+		h.sendSpans(uint64(i*100), 100)
+	}
+	dir := filepath.Join(h.traces.e.bufferDir(), "wal")
+	h.stop()
+
+	segs, err := filepath.Glob(filepath.Join(dir, "*.seg"))
+	require.NoError(t, err)
+	require.NotEmpty(t, segs)
+	f, err := os.OpenFile(segs[0], os.O_RDWR, 0)
+	require.NoError(t, err)
+	// Segment header (8 bytes) + record header (25 bytes): damage the first
+	// record's payload, leaving its header intact.
+	_, err = f.WriteAt([]byte{0xde, 0xad, 0xbe, 0xef}, 8+25+4)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	h2 := startExporter(t, cfg)
+	assert.Equal(t, int64(100), h2.sum("otelcol_exporter_edge_items_dropped", "reason", "corrupt"))
+	assert.Equal(t, uint64(400), h2.pending())
+	sink.start()
+	waitFor(t, 10*time.Second, func() bool { return sink.spanCount() == 400 }, "undamaged records delivered")
+	for _, s := range sink.seqs() {
+		assert.GreaterOrEqual(t, s, uint64(100), "damaged record not delivered")
+	}
+}
