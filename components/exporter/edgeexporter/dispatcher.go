@@ -59,8 +59,7 @@ func (e *edgeExporter) run(ctx context.Context) {
 			probing = true
 		}
 
-		ep, until := e.eps.pick()
-		if ep == nil {
+		if until, ok := e.eps.available(); !ok {
 			e.setState(stateOffline)
 			sleepUntil(ctx, until)
 			continue
@@ -76,6 +75,14 @@ func (e *edgeExporter) run(ctx context.Context) {
 			}
 			continue
 		}
+		// Choose the endpoint only now: the set may have changed while the
+		// batch was being collected.
+		ep, _ := e.eps.pick()
+		if ep == nil {
+			// Every endpoint went away meanwhile: read the batch again later.
+			e.retryNeeded.Store(true)
+			continue
+		}
 		replay := e.state.Load() == stateReplaying
 		if replay {
 			e.pace(ctx, len(b.body))
@@ -84,6 +91,13 @@ func (e *edgeExporter) run(ctx context.Context) {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
 			return
+		}
+		if e.retryNeeded.Load() {
+			// A request failed while this batch was being collected: sending
+			// it now could put it before the failed one. Drop it; the rewind
+			// reads it again after the failed records.
+			<-slots
+			continue
 		}
 		wg.Add(1)
 		go func() {

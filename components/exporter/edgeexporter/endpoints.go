@@ -89,6 +89,28 @@ func (s *endpointSet) has(id, address string) bool {
 	return false
 }
 
+// available reports whether some endpoint is eligible now; if not, it returns
+// when the first one becomes eligible again (or a retry time when the set is
+// empty).
+func (s *endpointSet) available() (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	if len(s.eps) == 0 {
+		return now.Add(s.retry.InitialInterval), false
+	}
+	var earliest time.Time
+	for _, e := range s.eps {
+		if e.healthy(now) {
+			return time.Time{}, true
+		}
+		if earliest.IsZero() || e.downUntil.Before(earliest) {
+			earliest = e.downUntil
+		}
+	}
+	return earliest, false
+}
+
 // pick returns the endpoint for the next request, or nil and the time at which
 // the first endpoint becomes eligible again when all are backing off (or the
 // set is empty).

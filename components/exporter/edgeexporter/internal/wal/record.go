@@ -120,6 +120,7 @@ type scanResult struct {
 	goodEnd      int64        // end of the last framed record (or the segment header)
 	tailBytes    int64        // bytes after goodEnd that hold no complete record
 	lastSeq      uint64       // highest sequence seen (good or corrupt), or the input lastSeq
+	torn         *recordHeader // header of a record cut short at the end (torn write), if any
 }
 
 // scanSegment parses a complete segment image. Only records with a sequence
@@ -147,8 +148,10 @@ func scanSegment(data []byte, lastSeq uint64, maxLen int) scanResult {
 		}
 		if torn {
 			// Valid header whose payload runs past the end: torn write.
-			// Everything from goodEnd on is tail.
+			// Everything from goodEnd on is tail; the record is lost.
 			resyncStart = -1
+			th := h
+			res.torn = &th
 			break
 		}
 		if resyncStart >= 0 {

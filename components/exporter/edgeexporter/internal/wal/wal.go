@@ -510,6 +510,12 @@ func (l *Log) recover() error {
 		rec.Records += uint64(len(seg.recs))
 		rec.CorruptBytes += res.corruptBytes
 		lastSeq = res.lastSeq
+		if t := res.torn; t != nil && isLast && (!haveCursor || t.seq > cursor) {
+			// A torn last record is truncated away below and its sequence is
+			// reused, so it is counted here once and never again.
+			rec.CorruptRecords++
+			rec.CorruptItems += uint64(t.items)
+		}
 		if res.tailBytes > 0 {
 			if isLast {
 				rec.TruncatedBytes += res.tailBytes
