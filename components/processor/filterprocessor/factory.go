@@ -5,18 +5,16 @@ package filterprocessor // import "github.com/otelcol-edge/otelcol-edge/componen
 import (
 	"context"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
-	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processorhelper"
 
 	"github.com/otelcol-edge/otelcol-edge/components/processor/filterprocessor/internal/metadata"
 )
 
-var processorCapabilities = consumer.Capabilities{MutatesData: false}
+var processorCapabilities = consumer.Capabilities{MutatesData: true}
 
 // NewFactory returns the factory of the filter processor.
 func NewFactory() processor.Factory {
@@ -30,23 +28,35 @@ func NewFactory() processor.Factory {
 }
 
 func createDefaultConfig() component.Config {
-	return &Config{}
+	return &Config{ErrorMode: ottl.PropagateError, Mode: ModeEnforce, Redact: RedactConfig{Mask: DefaultMask}}
 }
 
 func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
-	return processorhelper.NewTraces(ctx, set, cfg, next,
-		func(_ context.Context, td ptrace.Traces) (ptrace.Traces, error) { return td, nil },
-		processorhelper.WithCapabilities(processorCapabilities))
+	p, err := newFilterProcessor(set, cfg.(*Config), signalTraces)
+	if err != nil {
+		return nil, err
+	}
+	return processorhelper.NewTraces(ctx, set, cfg, next, p.processTraces,
+		processorhelper.WithCapabilities(processorCapabilities),
+		processorhelper.WithStart(p.start), processorhelper.WithShutdown(p.shutdown))
 }
 
 func createMetrics(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Metrics) (processor.Metrics, error) {
-	return processorhelper.NewMetrics(ctx, set, cfg, next,
-		func(_ context.Context, md pmetric.Metrics) (pmetric.Metrics, error) { return md, nil },
-		processorhelper.WithCapabilities(processorCapabilities))
+	p, err := newFilterProcessor(set, cfg.(*Config), signalMetrics)
+	if err != nil {
+		return nil, err
+	}
+	return processorhelper.NewMetrics(ctx, set, cfg, next, p.processMetrics,
+		processorhelper.WithCapabilities(processorCapabilities),
+		processorhelper.WithStart(p.start), processorhelper.WithShutdown(p.shutdown))
 }
 
 func createLogs(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
-	return processorhelper.NewLogs(ctx, set, cfg, next,
-		func(_ context.Context, ld plog.Logs) (plog.Logs, error) { return ld, nil },
-		processorhelper.WithCapabilities(processorCapabilities))
+	p, err := newFilterProcessor(set, cfg.(*Config), signalLogs)
+	if err != nil {
+		return nil, err
+	}
+	return processorhelper.NewLogs(ctx, set, cfg, next, p.processLogs,
+		processorhelper.WithCapabilities(processorCapabilities),
+		processorhelper.WithStart(p.start), processorhelper.WithShutdown(p.shutdown))
 }

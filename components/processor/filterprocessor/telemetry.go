@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package filterprocessor // import "github.com/otelcol-edge/otelcol-edge/components/processor/filterprocessor"
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-edge/otelcol-edge/components/processor/filterprocessor/internal/metadata"
+)
+
+// errorLogInterval is the minimum time between two error logs of one rule.
+const errorLogInterval = 10 * time.Second
+
+// telemetry records the per-rule counters and writes rate-limited error logs.
+type telemetry struct {
+	set component.TelemetrySettings
+	tb  *metadata.TelemetryBuilder
+
+	mu         sync.Mutex
+	last       map[string]time.Time
+	suppressed map[string]int
+}
+
+func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
+	tb, err := metadata.NewTelemetryBuilder(set)
+	if err != nil {
+		return nil, err
+	}
+	return &telemetry{set: set, tb: tb, last: map[string]time.Time{}, suppressed: map[string]int{}}, nil
+}
+
+// logError logs a failed condition at most once per rule every errorLogInterval, saying how
+// many failures were not logged since.
+func (t *telemetry) logError(r *rule, c *condition, err error) {
+	if t.last == nil {
+		return
+	}
+	t.mu.Lock()
+	now := time.Now()
+	if last, ok := t.last[r.name]; ok && now.Sub(last) < errorLogInterval {
+		t.suppressed[r.name]++
+		t.mu.Unlock()
+		return
+	}
+	n := t.suppressed[r.name]
+	t.last[r.name] = now
+	t.suppressed[r.name] = 0
+	t.mu.Unlock()
+	t.set.Logger.Warn("filter condition failed; it counts as not matched (drop rule) or matched (keep rule)",
+		zap.String("rule", r.name), zap.String("condition", c.text), zap.Error(err),
+		zap.Int("suppressed_since_last", n))
+}
+
+// record adds a pass's counts to the internal metrics and resets them.
+func (t *telemetry) record(st *pass) {
+	if t.tb == nil {
+		return
+	}
+	ctx := context.Background()
+	for i, r := range st.set.rules {
+		if st.evaluated[i] != 0 {
+			t.tb.ProcessorFilterItemsEvaluated.Add(ctx, st.evaluated[i], r.attrs)
+		}
+		if st.dropped[i] != 0 {
+			t.tb.ProcessorFilterItemsDropped.Add(ctx, st.dropped[i], r.attrs)
+		}
+		if st.kept[i] != 0 {
+			t.tb.ProcessorFilterItemsKept.Add(ctx, st.kept[i], r.attrs)
+		}
+		if st.errors[i] != 0 {
+			t.tb.ProcessorFilterErrors.Add(ctx, st.errors[i], r.attrs)
+		}
+		st.evaluated[i], st.dropped[i], st.kept[i], st.errors[i] = 0, 0, 0, 0
+	}
+	for i := range st.redacted {
+		if st.redacted[i] != 0 {
+			t.tb.ProcessorFilterValuesRedacted.Add(ctx, st.redacted[i], st.red.attrs(i, st.set.sig))
+			st.redacted[i] = 0
+		}
+	}
+}
+
+func (t *telemetry) shutdown() {
+	if t.tb != nil {
+		t.tb.Shutdown()
+	}
+}
