@@ -1,0 +1,60 @@
+# Side-by-side benchmark of otelcol-edge against the upstream-only anchor
+# collector. Included from the repository Makefile:
+#
+#   include bench/bench.mk
+#
+#   make bench-quick   ~2 minutes: 1 run per collector, short scenarios
+#   make bench         ~10 minutes: 3 interleaved runs per collector
+#
+# Both build our distribution ($(BINARY), from the Makefile) and, if missing,
+# the anchor: builder v0.161.0 is installed into .tools/anchor/ (it does not
+# replace our v0.165.0 builder) and ../shared/anchor/builder-config.yaml is
+# built into _build/anchor/ once. Results go to bench/results/results.md.
+# Extra runner flags: make bench BENCH_FLAGS='-runs 5 -s1-duration 30s'.
+
+BENCH_DIR          := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+BENCH_REPO         := $(abspath $(BENCH_DIR)/..)
+GO                 ?= go
+BINARY             ?= $(BENCH_REPO)/_build/otelcol-edge/otelcol-edge
+
+ANCHOR_OCB_VERSION := v0.161.0
+ANCHOR_TOOLS_DIR   := $(BENCH_REPO)/.tools/anchor
+ANCHOR_OCB         := $(ANCHOR_TOOLS_DIR)/builder
+ANCHOR_SRC_CONFIG  := $(BENCH_REPO)/../shared/anchor/builder-config.yaml
+ANCHOR_DIR         := $(BENCH_REPO)/_build/anchor
+ANCHOR_BINARY      := $(ANCHOR_DIR)/otelcol-anchor
+BENCH_RUNNER       := $(BENCH_REPO)/_build/bench/bench
+BENCH_RESULTS      := $(BENCH_DIR)/results/results.md
+BENCH_FLAGS        ?=
+
+$(ANCHOR_OCB):
+	@mkdir -p $(ANCHOR_TOOLS_DIR)
+	GOBIN=$(ANCHOR_TOOLS_DIR) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(ANCHOR_OCB_VERSION)
+
+# Built once: an existing binary is reused (delete it to rebuild).
+$(ANCHOR_BINARY): | $(ANCHOR_OCB)
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	sed 's#^\([[:space:]]*output_path:\).*#\1 $(ANCHOR_DIR)#' $(ANCHOR_SRC_CONFIG) > "$$tmp/builder-config.yaml"; \
+	grep -q 'output_path: $(ANCHOR_DIR)$$' "$$tmp/builder-config.yaml" || { echo "no dist.output_path in $(ANCHOR_SRC_CONFIG)"; exit 1; }; \
+	echo "building the anchor collector into $(ANCHOR_DIR) (about 2 minutes)"; \
+	cd "$$tmp" && $(ANCHOR_OCB) --config "$$tmp/builder-config.yaml"
+
+.PHONY: bench-anchor
+bench-anchor: $(ANCHOR_BINARY)
+
+.PHONY: bench-runner
+bench-runner:
+	@mkdir -p $(dir $(BENCH_RUNNER))
+	cd $(BENCH_DIR) && $(GO) build -o $(BENCH_RUNNER) ./cmd/bench
+
+## bench: full side-by-side benchmark (3 interleaved runs each, < 15 minutes on 2 cores)
+.PHONY: bench
+bench: $(BINARY) $(ANCHOR_BINARY) bench-runner
+	timeout -k 30s 13m $(BENCH_RUNNER) -repo $(BENCH_REPO) -ours-bin $(BINARY) -anchor-bin $(ANCHOR_BINARY) \
+		-out $(BENCH_RESULTS) -command "make bench" $(BENCH_FLAGS)
+
+## bench-quick: one short run of every scenario (< 3 minutes)
+.PHONY: bench-quick
+bench-quick: $(BINARY) $(ANCHOR_BINARY) bench-runner
+	timeout -k 20s 150s $(BENCH_RUNNER) -repo $(BENCH_REPO) -ours-bin $(BINARY) -anchor-bin $(ANCHOR_BINARY) \
+		-quick -out $(BENCH_RESULTS) -command "make bench-quick" $(BENCH_FLAGS)

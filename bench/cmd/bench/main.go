@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Command bench runs otelcol-edge and the upstream anchor collector side by
+// side, interleaved (ours, anchor, ours, anchor, ...), through the scenarios of
+// bench/README.md and writes a markdown table of medians.
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/otelcol-edge/otelcol-edge/bench/internal/payload"
+)
+
+type options struct {
+	repo         string
+	quick        bool
+	runs         int
+	out          string
+	oursBin      string
+	anchorBin    string
+	oursConfig   string
+	anchorConfig string
+	scenarios    string
+	s1Duration   time.Duration
+	s2Spans      int64
+	s2MaxTime    time.Duration
+	replayMax    time.Duration
+	spansPerReq  int
+	conns        int
+	workers      int
+	rate         float64
+	uniqueIDs    bool
+	tmpRoot      string
+	command      string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.repo, "repo", "..", "repository root (holds _build/ and ../shared/anchor/)")
+	flag.BoolVar(&o.quick, "quick", false, "short durations, smaller counts, 1 run each unless -runs is given")
+	flag.IntVar(&o.runs, "runs", 0, "runs per collector and scenario (default 3, 1 with -quick)")
+	flag.StringVar(&o.out, "out", "", "markdown output (default <repo>/bench/results/results.md)")
+	flag.StringVar(&o.oursBin, "ours-bin", "", "otelcol-edge binary (default <repo>/_build/otelcol-edge/otelcol-edge)")
+	flag.StringVar(&o.anchorBin, "anchor-bin", "", "anchor binary (default <repo>/_build/anchor/otelcol-anchor)")
+	flag.StringVar(&o.oursConfig, "ours-config", "", "otelcol-edge config (default <repo>/bench/configs/edge.yaml)")
+	flag.StringVar(&o.anchorConfig, "anchor-config", "", "anchor config (default <repo>/../shared/anchor/pipeline.yaml)")
+	flag.StringVar(&o.scenarios, "scenarios", "s1,s2,s4", "comma-separated scenarios; s2 includes the s3 replay")
+	flag.DurationVar(&o.s1Duration, "s1-duration", 0, "S1 load duration (default 20s, 8s with -quick)")
+	flag.Int64Var(&o.s2Spans, "s2-spans", 0, "spans sent while the sink is down in S2 (default 1000000, 300000 with -quick)")
+	flag.DurationVar(&o.s2MaxTime, "s2-max-time", 0, "time cap of the S2 load (default 60s, 30s with -quick)")
+	flag.DurationVar(&o.replayMax, "replay-max-time", 0, "time cap of the S3 drain (default 150s, 75s with -quick)")
+	flag.IntVar(&o.spansPerReq, "spans-per-request", 500, "spans per export request")
+	flag.IntVar(&o.conns, "connections", 4, "gRPC connections of the load generator")
+	flag.IntVar(&o.workers, "workers", 2, "concurrent requests per connection")
+	flag.Float64Var(&o.rate, "rate", 0, "S1 fixed rate in spans/s (0: as fast as accepted)")
+	flag.BoolVar(&o.uniqueIDs, "unique-ids", true, "patch trace/span IDs so every span sent is unique")
+	flag.StringVar(&o.tmpRoot, "tmp", "", "parent of the temporary run directories (default $TMPDIR)")
+	flag.StringVar(&o.command, "command", "", "how the harness was invoked, for the report (default: the command line)")
+	flag.Parse()
+
+	if err := o.fill(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func (o *options) fill() error {
+	abs, err := filepath.Abs(o.repo)
+	if err != nil {
+		return err
+	}
+	o.repo = abs
+	def := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	def(&o.out, filepath.Join(o.repo, "bench", "results", "results.md"))
+	def(&o.oursBin, filepath.Join(o.repo, "_build", "otelcol-edge", "otelcol-edge"))
+	def(&o.anchorBin, filepath.Join(o.repo, "_build", "anchor", "otelcol-anchor"))
+	def(&o.oursConfig, filepath.Join(o.repo, "bench", "configs", "edge.yaml"))
+	def(&o.anchorConfig, filepath.Join(o.repo, "..", "shared", "anchor", "pipeline.yaml"))
+	pick := func(full, quick time.Duration) time.Duration {
+		if o.quick {
+			return quick
+		}
+		return full
+	}
+	if o.runs <= 0 {
+		o.runs = 3
+		if o.quick {
+			o.runs = 1
+		}
+	}
+	if o.s1Duration <= 0 {
+		o.s1Duration = pick(20*time.Second, 8*time.Second)
+	}
+	if o.s2Spans <= 0 {
+		o.s2Spans = 1_000_000
+		if o.quick {
+			o.s2Spans = 300_000
+		}
+	}
+	if o.s2MaxTime <= 0 {
+		o.s2MaxTime = pick(60*time.Second, 30*time.Second)
+	}
+	if o.replayMax <= 0 {
+		o.replayMax = pick(150*time.Second, 75*time.Second)
+	}
+	if o.spansPerReq < 1 || o.conns < 1 || o.workers < 1 {
+		return errors.New("spans-per-request, connections and workers must be >= 1")
+	}
+	for _, f := range []string{o.oursBin, o.anchorBin, o.oursConfig, o.anchorConfig} {
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("missing %s (build with `make -f bench/bench.mk` targets or pass a flag): %w", f, err)
+		}
+	}
+	return nil
+}
+
+func run(ctx context.Context, o options) error {
+	req, err := payload.Build(o.spansPerReq)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(o.tmpRoot, "otelcol-edge-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	// Private copies: a rebuild of either binary during the run must not mix
+	// versions between runs.
+	for _, b := range []*string{&o.oursBin, &o.anchorBin} {
+		cp, err := copyExecutable(*b, tmp)
+		if err != nil {
+			return err
+		}
+		*b = cp
+	}
+	h := &harness{o: o, payload: req, tmp: tmp, res: newResults(), loadBefore: loadAvg()}
+	h.logf("payload: %d spans/request, %d bytes (%d bytes/span); runs=%d quick=%v",
+		o.spansPerReq, len(req), len(req)/o.spansPerReq, o.runs, o.quick)
+	start := time.Now()
+	err = h.runScenarios(ctx)
+	h.res.total = time.Since(start)
+	md := h.report(err)
+	if werr := os.MkdirAll(filepath.Dir(o.out), 0o755); werr == nil {
+		werr = os.WriteFile(o.out, []byte(md), 0o644)
+		if werr != nil {
+			h.logf("writing %s: %v", o.out, werr)
+		}
+	}
+	fmt.Println(md)
+	fmt.Fprintf(os.Stderr, "bench: wrote %s\n", o.out)
+	return err
+}
+
+// binInfo describes the binaries that were copied, for the report.
+var binInfo = map[string]string{}
+
+func copyExecutable(src, dir string) (string, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return "", err
+	}
+	sub, err := os.MkdirTemp(dir, "bin-")
+	if err != nil {
+		return "", err
+	}
+	dst := filepath.Join(sub, filepath.Base(src))
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(out, h), in); err != nil {
+		out.Close()
+		return "", err
+	}
+	if err := out.Close(); err != nil {
+		return "", err
+	}
+	binInfo[dst] = fmt.Sprintf("%s, built %s, sha256 %x", src, st.ModTime().UTC().Format(time.RFC3339), h.Sum(nil)[:6])
+	return dst, nil
+}

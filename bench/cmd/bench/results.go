@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// results holds every run's metrics: scenario -> variant label -> runs.
+type results struct {
+	runs  map[string]map[string][]map[string]float64
+	notes []string
+	fails []string
+	total time.Duration
+}
+
+func newResults() *results {
+	return &results{runs: map[string]map[string][]map[string]float64{}}
+}
+
+func (r *results) add(scenario, label string) map[string]float64 {
+	if r.runs[scenario] == nil {
+		r.runs[scenario] = map[string][]map[string]float64{}
+	}
+	m := map[string]float64{}
+	r.runs[scenario][label] = append(r.runs[scenario][label], m)
+	return m
+}
+
+func (r *results) note(scenario, label, text string) {
+	n := fmt.Sprintf("%s / %s: %s", scenario, label, text)
+	if !slices.Contains(r.notes, n) {
+		r.notes = append(r.notes, n)
+	}
+}
+
+func (r *results) fail(scenario, label string, err error) {
+	r.fails = append(r.fails, fmt.Sprintf("%s / %s: %v", scenario, label, err))
+}
+
+// median of metric over the runs of scenario/label; ok is false without data.
+func (r *results) median(scenario, label, metric string) (float64, int, bool) {
+	var vs []float64
+	for _, m := range r.runs[scenario][label] {
+		if v, ok := m[metric]; ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
+			vs = append(vs, v)
+		}
+	}
+	if len(vs) == 0 {
+		return 0, 0, false
+	}
+	sort.Float64s(vs)
+	n := len(vs)
+	if n%2 == 1 {
+		return vs[n/2], n, true
+	}
+	return (vs[n/2-1] + vs[n/2]) / 2, n, true
+}
+
+// row is one line of the summary table.
+type row struct {
+	scenario, metric string
+	oursLabel        string
+	better           string // "higher" or "lower" or ""
+	format           string
+}
+
+func fmtNum(v float64, format string) string {
+	if format != "" {
+		return fmt.Sprintf(format, v)
+	}
+	switch a := math.Abs(v); {
+	case a >= 1000:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+func (h *harness) report(runErr error) string {
+	r := h.res
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+
+	w("# otelcol-edge vs upstream anchor: side-by-side benchmark\n\n")
+	w("Generated %s; total harness time %s.\n\n", time.Now().UTC().Format(time.RFC3339), r.total.Round(time.Second))
+	w("Medians of %d interleaved run(s) per collector (ours, anchor, ours, anchor, ...). ", h.o.runs)
+	w("The ratio column is ours/anchor; \"better\" says which direction wins and who wins it.\n\n")
+	w("| scenario | metric | ours | anchor | ratio (ours/anchor) | better |\n|---|---|---|---|---|---|\n")
+
+	rows := []row{
+		{"S1 online, max rate", "accepted spans/s", labelOurs, "higher", "%.0f"},
+		{"S1 online, max rate", "CPU-s per M spans", labelOurs, "lower", "%.2f"},
+		{"S1 online, max rate", "peak RSS MiB", labelOurs, "lower", "%.0f"},
+		{"S1 online, max rate", "loss (accepted - received)", labelOurs, "lower", "%.0f"},
+		{"S1 online, max rate", "rejected spans", labelOurs, "lower", "%.0f"},
+		{"S1 online, max rate", "drain after load s", labelOurs, "lower", "%.2f"},
+		{"S1 online, ours with gzip like the anchor", "accepted spans/s", labelOursGzip, "higher", "%.0f"},
+		{"S1 online, ours with gzip like the anchor", "CPU-s per M spans", labelOursGzip, "lower", "%.2f"},
+		{"S1 online, ours with gzip like the anchor", "peak RSS MiB", labelOursGzip, "lower", "%.0f"},
+		{"S1 online, ours with gzip like the anchor", "loss (accepted - received)", labelOursGzip, "lower", "%.0f"},
+		{"S2 offline, fsync always vs anchor fsync", "spans/s written", labelOurs, "higher", "%.0f"},
+		{"S2 offline, fsync always vs anchor fsync", "bytes on disk per span (du)", labelOurs, "lower", "%.1f"},
+		{"S2 offline, fsync always vs anchor fsync", "apparent bytes per span", labelOurs, "lower", "%.1f"},
+		{"S2 offline, fsync always vs anchor fsync", "CPU-s per M spans", labelOurs, "lower", "%.2f"},
+		{"S2 offline, fsync always vs anchor fsync", "fsync calls per 1k spans", labelOurs, "", "%.2f"},
+		{"S2 offline, fsync always vs anchor fsync", "accepted spans", labelOurs, "", "%.0f"},
+		{"S2 offline, fsync always vs anchor fsync", "rejected spans", labelOurs, "lower", "%.0f"},
+		{"S2 offline, fsync interval vs anchor fsync", "spans/s written", labelOursInterval, "higher", "%.0f"},
+		{"S2 offline, fsync interval vs anchor fsync", "bytes on disk per span (du)", labelOursInterval, "lower", "%.1f"},
+		{"S2 offline, fsync interval vs anchor fsync", "CPU-s per M spans", labelOursInterval, "lower", "%.2f"},
+		{"S3 replay (after S2 fsync always)", "time to first span s", labelOurs, "lower", "%.2f"},
+		{"S3 replay (after S2 fsync always)", "drain time s", labelOurs, "lower", "%.2f"},
+		{"S3 replay (after S2 fsync always)", "replay spans/s (from backend up)", labelOurs, "higher", "%.0f"},
+		{"S3 replay (after S2 fsync always)", "replay spans/s (first to last span)", labelOurs, "higher", "%.0f"},
+		{"S3 replay (after S2 fsync always)", "replay spans/s (first span to 95%)", labelOurs, "higher", "%.0f"},
+		{"S3 replay (after S2 fsync always)", "CPU-s per M spans replayed", labelOurs, "lower", "%.2f"},
+		{"S3 replay (after S2 fsync always)", "bytes on disk after drain", labelOurs, "lower", "%.0f"},
+		{"S3 replay (after S2 fsync always)", "peak RSS MiB (whole S2+S3)", labelOurs, "lower", "%.0f"},
+		{"S3 replay (after S2 fsync always)", "loss (accepted - received)", labelOurs, "lower", "%.0f"},
+		{"S3 replay (after S2 fsync interval)", "drain time s", labelOursInterval, "lower", "%.2f"},
+		{"S3 replay (after S2 fsync interval)", "replay spans/s (first to last span)", labelOursInterval, "higher", "%.0f"},
+		{"S3 replay (after S2 fsync interval)", "replay spans/s (first span to 95%)", labelOursInterval, "higher", "%.0f"},
+		{"S3 replay (after S2 fsync interval)", "loss (accepted - received)", labelOursInterval, "lower", "%.0f"},
+	}
+	for _, rw := range rows {
+		sc := strings.Fields(rw.scenario)[0]
+		ov, on, ook := r.median(sc, rw.oursLabel, rw.metric)
+		av, an, aok := r.median(sc, labelAnchor, rw.metric)
+		if !ook && !aok {
+			continue
+		}
+		cell := func(v float64, n int, ok bool) string {
+			if !ok {
+				return "n/a"
+			}
+			s := fmtNum(v, rw.format)
+			if n < h.o.runs {
+				s += fmt.Sprintf(" (%d/%d runs)", n, h.o.runs)
+			}
+			return s
+		}
+		ratio, better := "n/a", ""
+		if ook && aok && av != 0 {
+			ratio = fmt.Sprintf("%.2f", ov/av)
+		}
+		if rw.better != "" {
+			better = rw.better
+			if ook && aok {
+				switch {
+				case ov == av:
+					better += ": tie"
+				case (ov > av) == (rw.better == "higher"):
+					better += ": ours"
+				default:
+					better += ": anchor"
+				}
+			}
+		}
+		w("| %s | %s | %s | %s | %s | %s |\n", rw.scenario, rw.metric, cell(ov, on, ook), cell(av, an, aok), ratio, better)
+	}
+	if fv, _, ok := r.median("S4", "floor", "CPU-s per M spans"); ok {
+		w("| S4 protobuf floor | ptraceotlp Unmarshal+Marshal CPU-s per M spans | %.2f | %.2f | 1.00 | lower |\n", fv, fv)
+		ov, _, ook := r.median("S1", labelOurs, "CPU-s per M spans")
+		av, _, aok := r.median("S1", labelAnchor, "CPU-s per M spans")
+		if ook || aok {
+			cell := func(v float64, ok bool) string {
+				if !ok {
+					return "n/a"
+				}
+				return fmt.Sprintf("%.1fx", v/fv)
+			}
+			ratio := "n/a"
+			if ook && aok && av != 0 {
+				ratio = fmt.Sprintf("%.2f", ov/av)
+			}
+			better := "lower"
+			if ook && aok {
+				if ov < av {
+					better += ": ours"
+				} else {
+					better += ": anchor"
+				}
+			}
+			w("| S4 protobuf floor | S1 CPU per M spans as a multiple of the floor | %s | %s | %s | %s |\n", cell(ov, ook), cell(av, aok), ratio, better)
+		}
+		if v, _, ok := r.median("S4", "floor", "spans/s on one goroutine"); ok {
+			w("| S4 protobuf floor | decode+encode spans/s on one goroutine | %.0f | %.0f | 1.00 | higher |\n", v, v)
+		}
+	}
+
+	w("\n## Set-up\n\n")
+	w("- Machine: %d CPUs (nproc), %s; %s; Go %s\n", runtime.NumCPU(), cpuModel(), kernel(), goVersion())
+	w("- Load average before / after: %s / %s (other processes on the machine share the CPUs)\n", h.loadBefore, loadAvg())
+	w("- Command: `%s`\n", h.command())
+	w("- Ours: %s (%s), config `%s`\n", binInfo[h.o.oursBin], binVersion(h.o.oursBin), h.o.oursConfig)
+	w("- Anchor: %s (upstream-only build of ../shared/anchor/builder-config.yaml, v0.161.0 modules), config `%s` with ANCHOR_FSYNC=false in S1, true in S2\n", binInfo[h.o.anchorBin], h.o.anchorConfig)
+	w("- Load: %d spans/request, %d bytes/request (%d bytes/span), %d connections x %d workers, unique IDs %v, rate %s\n",
+		h.o.spansPerReq, len(h.payload), len(h.payload)/h.o.spansPerReq, h.o.conns, h.o.workers, h.o.uniqueIDs, rateText(h.o.rate))
+	w("- S1: %s of load, sink up; CPU = utime+stime of the collector from load start until the sink has everything (CLK_TCK from getconf); peak RSS = VmHWM.\n", h.o.s1Duration)
+	w("- S2: sink down, %d spans attempted (time cap %s); ours buffer.fsync always (and interval), anchor file_storage fsync true; disk = st_blocks of the buffer/queue directory 1 s after the load.\n", h.o.s2Spans, h.o.s2MaxTime)
+	w("- S3: the sink starts right after S2 in the same collector process; drain time from sink start until every accepted span arrived (cap %s). Both exporters reconnect with their own backoff, so \"time to first span\" is mostly reconnect delay; \"first to last span\" is the replay speed.\n", h.o.replayMax)
+	w("- S4: in-process ptraceotlp.ExportRequest UnmarshalProto+MarshalProto of the same request, CPU from getrusage.\n")
+	w("- Client, sink and collector share the same %d CPUs; only the collector's own CPU is counted.\n", runtime.NumCPU())
+
+	if len(r.fails) > 0 || runErr != nil {
+		w("\n## Failures\n\n")
+		if runErr != nil {
+			w("- harness: %v\n", runErr)
+		}
+		for _, f := range r.fails {
+			w("- %s\n", strings.ReplaceAll(f, "\n", "\n  "))
+		}
+	}
+	if len(r.notes) > 0 {
+		w("\n## Notes from the runs\n\n")
+		for _, n := range r.notes {
+			w("- %s\n", n)
+		}
+	}
+
+	w("\n## Every run\n\n")
+	for _, sc := range []string{"S1", "S2", "S3", "S4"} {
+		labels := make([]string, 0, len(r.runs[sc]))
+		for l := range r.runs[sc] {
+			labels = append(labels, l)
+		}
+		sort.Strings(labels)
+		for _, l := range labels {
+			for i, m := range r.runs[sc][l] {
+				keys := make([]string, 0, len(m))
+				for k := range m {
+					keys = append(keys, k)
+				}
+				sort.Strings(keys)
+				parts := make([]string, 0, len(keys))
+				for _, k := range keys {
+					parts = append(parts, fmt.Sprintf("%s=%s", k, fmtNum(m[k], "")))
+				}
+				w("- %s %s run %d: %s\n", sc, l, i+1, strings.Join(parts, ", "))
+			}
+		}
+	}
+	return b.String()
+}
+
+func (h *harness) command() string {
+	argv := strings.Join(os.Args, " ")
+	if h.o.command != "" {
+		return h.o.command + "`, which ran `" + argv
+	}
+	return argv
+}
+
+func rateText(r float64) string {
+	if r <= 0 {
+		return "max (as fast as accepted)"
+	}
+	return fmt.Sprintf("%.0f spans/s", r)
+}
+
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+func kernel() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return "Linux"
+	}
+	return "Linux " + strings.TrimSpace(string(b))
+}
+
+func goVersion() string {
+	if out, err := exec.Command("go", "version").Output(); err == nil {
+		return strings.TrimPrefix(strings.TrimSpace(string(out)), "go version ")
+	}
+	return runtime.Version()
+}
+
+func binVersion(bin string) string {
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		return "version unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
