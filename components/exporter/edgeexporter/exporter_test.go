@@ -3,6 +3,7 @@
 package edgeexporter
 
 import (
+	"compress/gzip"
 	"context"
 	"io"
 	"net"
@@ -346,7 +347,7 @@ func TestReplayRateLimit(t *testing.T) {
 }
 
 func TestHTTPProtocol(t *testing.T) {
-	var spans atomic.Int64
+	var spans, gzipped atomic.Int64
 	var fail atomic.Bool
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/traces", func(w http.ResponseWriter, r *http.Request) {
@@ -355,7 +356,17 @@ func TestHTTPProtocol(t *testing.T) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
-		body, _ := io.ReadAll(r.Body)
+		var rd io.Reader = r.Body
+		if r.Header.Get("Content-Encoding") == "gzip" {
+			gz, err := gzip.NewReader(r.Body)
+			if err != nil {
+				w.WriteHeader(http.StatusBadRequest)
+				return
+			}
+			rd = gz
+			gzipped.Add(1)
+		}
+		body, _ := io.ReadAll(rd)
 		req := ptraceotlp.NewExportRequest()
 		if err := req.UnmarshalProto(body); err != nil || r.Header.Get("Content-Type") != "application/x-protobuf" {
 			w.WriteHeader(http.StatusBadRequest)
@@ -385,6 +396,7 @@ func TestHTTPProtocol(t *testing.T) {
 	fail.Store(false)
 	h.sendSpans(50, 50)
 	waitFor(t, 10*time.Second, func() bool { return spans.Load() == 100 }, "HTTP delivery (got %d)", spans.Load())
+	assert.Positive(t, gzipped.Load(), "requests are gzip-compressed by default")
 }
 
 func TestBufferDirectoryLocked(t *testing.T) {

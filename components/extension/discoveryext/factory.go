@@ -4,12 +4,19 @@ package discoveryext // import "github.com/otelcol-edge/otelcol-edge/components/
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/extension"
 
 	"github.com/otelcol-edge/otelcol-edge/components/extension/discoveryext/internal/metadata"
 )
+
+// defaultStatusEndpoint is where the status server listens when enabled
+// without an endpoint.
+const defaultStatusEndpoint = "127.0.0.1:55690"
 
 // NewFactory returns the factory of the discovery extension.
 func NewFactory() extension.Factory {
@@ -17,15 +24,31 @@ func NewFactory() extension.Factory {
 }
 
 func createDefaultConfig() component.Config {
-	return &Config{}
+	status := confighttp.NewDefaultServerConfig()
+	status.NetAddr.Endpoint = defaultStatusEndpoint
+	return &Config{
+		DrainPeriod: 30 * time.Second,
+		HealthCheck: HealthCheckConfig{
+			Type:               checkTCP,
+			Interval:           10 * time.Second,
+			Timeout:            2 * time.Second,
+			Jitter:             0.1,
+			HealthyThreshold:   2,
+			UnhealthyThreshold: 3,
+			MaxConcurrent:      16,
+			HTTP:               HTTPCheckConfig{Path: "/", ExpectedStatus: 200},
+		},
+		OutlierDetection: OutlierDetectionConfig{
+			ConsecutiveFailures: 5,
+			BaseEjectionTime:    30 * time.Second,
+			MaxEjectionTime:     5 * time.Minute,
+			MaxEjectionPercent:  50,
+		},
+		PanicThreshold: 50,
+		Status:         configoptional.Default(status),
+	}
 }
 
-func createExtension(_ context.Context, _ extension.Settings, _ component.Config) (extension.Extension, error) {
-	return &discovery{}, nil
-}
-
-// discovery is the extension instance. It holds no endpoints yet.
-type discovery struct {
-	component.StartFunc
-	component.ShutdownFunc
+func createExtension(_ context.Context, set extension.Settings, cfg component.Config) (extension.Extension, error) {
+	return newDiscovery(cfg.(*Config), set)
 }
