@@ -51,6 +51,10 @@ func validConfigs(t *testing.T) map[string]map[string]string {
 			"EDGE_ENDPOINT": "127.0.0.1:4319", "BUFFER_DIR": buf,
 		},
 		filepath.Join(root, "testdata", "builder", "config.yaml"): {"IN_PORT": "4317", "OUT_PORT": "4319"},
+		filepath.Join(root, "testdata", "discovery.yaml"): {
+			"OTLP_GRPC_PORT": "4317", "HEALTH_PORT": "13133", "METRICS_PORT": "8888", "BUFFER_DIR": buf,
+			"ENDPOINTS_FILE": filepath.Join(buf, "endpoints.yaml"),
+		},
 		filepath.Join(root, "testdata", "filter_e2e.yaml"): {
 			"OTLP_GRPC_PORT": "4317", "HEALTH_PORT": "13133", "METRICS_PORT": "8888", "SINK_ENDPOINT": "127.0.0.1:4319",
 		},
