@@ -66,11 +66,15 @@ type edgeExporter struct {
 	done       chan struct{}
 
 	state       atomic.Int32
+	ioDegraded  atomic.Bool // an append failed with an I/O error; cleared by the next success
 	closing     atomic.Bool
 	retryNeeded atomic.Bool
 
 	// replay pacing (dispatcher goroutine only)
 	paceNext time.Time
+
+	// walFS replaces the file system of the log in tests (nil: the OS).
+	walFS wal.FS
 
 	// precomputed attribute sets
 	signalAttrs map[uint8]metric.MeasurementOption
@@ -159,6 +163,7 @@ func (e *edgeExporter) start(ctx context.Context, host component.Host) error {
 
 	dir := e.bufferDir()
 	opts := wal.Options{
+		FS:                 e.walFS,
 		SegmentBytes:       e.cfg.Buffer.SegmentBytes,
 		MaxBytes:           e.cfg.Buffer.MaxDiskBytes,
 		FsyncInterval:      e.cfg.Buffer.FsyncInterval,
@@ -340,12 +345,16 @@ func (e *edgeExporter) append(ctx context.Context, kind uint8, items int, payloa
 			return err
 		default:
 			e.tb.ExporterEdgeIoErrors.Add(ctx, 1)
+			e.ioDegraded.Store(true)
 			e.reportStatus(componentstatus.NewRecoverableErrorEvent(fmt.Errorf("buffer I/O error: %w", err)))
 			e.warnLimiter.warn(e.logger, "Could not write to the buffer", zap.Error(err))
 			return err
 		}
 	}
 	e.tb.ExporterEdgeItemsAppended.Add(ctx, int64(items), e.signalAttrs[kind])
+	if e.ioDegraded.Load() && e.ioDegraded.Swap(false) && e.state.Load() != stateOffline {
+		e.reportStatus(componentstatus.NewEvent(componentstatus.StatusOK))
+	}
 	return nil
 }
 
