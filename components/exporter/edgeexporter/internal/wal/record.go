@@ -113,13 +113,13 @@ type scanRecord struct {
 
 // scanResult is the outcome of scanning one segment image.
 type scanResult struct {
-	badHeader    bool         // segment magic missing or garbled
-	records      []scanRecord // records with valid header and payload
-	corrupt      []scanRecord // records with valid header but corrupt payload
-	corruptBytes int64        // bytes skipped while resynchronising or in corrupt payloads
-	goodEnd      int64        // end of the last framed record (or the segment header)
-	tailBytes    int64        // bytes after goodEnd that hold no complete record
-	lastSeq      uint64       // highest sequence seen (good or corrupt), or the input lastSeq
+	badHeader    bool          // segment magic missing or garbled
+	records      []scanRecord  // records with valid header and payload
+	corrupt      []scanRecord  // records with valid header but corrupt payload
+	corruptBytes int64         // bytes skipped while resynchronising or in corrupt payloads
+	goodEnd      int64         // end of the last framed record (or the segment header)
+	tailBytes    int64         // bytes after goodEnd that hold no complete record
+	lastSeq      uint64        // highest sequence seen (good or corrupt), or the input lastSeq
 	torn         *recordHeader // header of a record cut short at the end (torn write), if any
 }
 
