@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
 )
 
@@ -72,6 +73,10 @@ type Config struct {
 	// telemetry (for example service.name) selects a row whose columns are
 	// added as attributes (team, owner, tier...).
 	Lookups []LookupConfig `mapstructure:"lookups"`
+
+	// Registry adds attributes from the metadata of the discovery extension's
+	// endpoints (see RegistryConfig). Off unless registry.extension is set.
+	Registry RegistryConfig `mapstructure:"registry"`
 
 	// ApplyTo lists where the attributes are written: "resource" (default),
 	// "span", "log", "datapoint".
@@ -222,6 +227,30 @@ type LookupConfig struct {
 	PollInterval time.Duration `mapstructure:"poll_interval"`
 }
 
+// RegistryConfig enriches telemetry with the metadata of the endpoint of the
+// discovery extension that it matches: telemetry whose attribute Key equals the
+// endpoint's metadata value MatchMetadata (or its address, with
+// match_metadata "address") gets the endpoint's metadata as attributes.
+type RegistryConfig struct {
+	// Extension is the component ID of the discovery extension, e.g.
+	// "discovery/backends". Empty disables the registry source.
+	Extension *component.ID `mapstructure:"extension"`
+	// Key is the attribute of the telemetry that selects the endpoint;
+	// default "service.name".
+	Key string `mapstructure:"key"`
+	// MatchMetadata is the endpoint metadata key compared with the value of
+	// Key; "address" compares with the endpoint's address (host:port), "host"
+	// with its host. Default "service.name".
+	MatchMetadata string `mapstructure:"match_metadata"`
+	// Attributes restricts the metadata keys copied; empty copies all but the
+	// match key.
+	Attributes []string `mapstructure:"attributes"`
+	// Prefix is put in front of every copied key, e.g. "registry.".
+	Prefix string `mapstructure:"prefix"`
+	// Action is "insert" (default), "upsert" or "update".
+	Action string `mapstructure:"action"`
+}
+
 var _ confmap.Validator = (*Config)(nil)
 
 // knownAttributes lists, per detector, the attributes it can produce; the env
@@ -337,6 +366,19 @@ func (cfg *Config) Validate() error {
 	}
 
 	seenTables := map[string]int{}
+	if r := cfg.Registry; r.Extension != nil {
+		if r.Key == "" {
+			add("\"registry.key\" must not be empty")
+		}
+		if r.MatchMetadata == "" {
+			add("\"registry.match_metadata\" must not be empty")
+		}
+		switch r.Action {
+		case ActionInsert, ActionUpsert, ActionUpdate:
+		default:
+			add("\"registry.action\" must be one of %q, %q, %q, got %q", ActionInsert, ActionUpsert, ActionUpdate, r.Action)
+		}
+	}
 	for i, l := range cfg.Lookups {
 		p := fmt.Sprintf("lookups[%d]", i)
 		if strings.TrimSpace(l.File) == "" {

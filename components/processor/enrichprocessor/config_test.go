@@ -70,10 +70,16 @@ func TestLoadConfig(t *testing.T) {
 	gateway.Detectors.Env.Enabled = false
 	gateway.Lookups = []LookupConfig{{File: "/etc/otelcol-edge/owners.yaml", Key: "service.name", Reload: ReloadNone}}
 
+	registry := createDefaultConfig().(*Config)
+	regID := component.MustNewIDWithName("discovery", "services")
+	registry.Registry = RegistryConfig{Extension: &regID, Key: "service.name", MatchMetadata: "service.name",
+		Attributes: []string{"team", "tier"}, Prefix: "owner.", Action: ActionUpsert}
+
 	for _, tt := range []struct {
 		id       component.ID
 		expected *Config
 	}{
+		{component.NewIDWithName(metadata.Type, "registry"), registry},
 		{component.NewID(metadata.Type), createDefaultConfig().(*Config)},
 		{component.NewIDWithName(metadata.Type, "agent"), agent},
 		{component.NewIDWithName(metadata.Type, "gateway"), gateway},

@@ -81,6 +81,9 @@ type enricher struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// unsubscribe stops following the discovery registry (nil if unused).
+	unsubscribe func()
+
 	signalAttrs map[string]metric.MeasurementOption
 }
 
@@ -234,6 +237,13 @@ func (e *enricher) start(_ context.Context, host component.Host) error {
 	for _, lt := range e.lookups {
 		lt.run(ctx, &e.wg)
 	}
+	if e.cfg.Registry.Extension != nil {
+		if err := e.followRegistry(host); err != nil {
+			cancel()
+			e.wg.Wait()
+			return err
+		}
+	}
 	return nil
 }
 
@@ -250,6 +260,9 @@ func (e *enricher) addHost(host component.Host) {
 
 // shutdown stops the detectors and watchers and waits for them.
 func (e *enricher) shutdown(context.Context) error {
+	if e.unsubscribe != nil {
+		e.unsubscribe()
+	}
 	if e.cancel != nil {
 		e.cancel()
 	}

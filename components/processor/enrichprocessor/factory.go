@@ -70,6 +70,11 @@ func createDefaultConfig() component.Config {
 			},
 		},
 		ApplyTo: []string{TargetResource},
+		Registry: RegistryConfig{
+			Key:           "service.name",
+			MatchMetadata: "service.name",
+			Action:        ActionInsert,
+		},
 	}
 }
 
