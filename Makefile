@@ -52,9 +52,10 @@ run: $(BINARY)
 	@mkdir -p $(RUN_DATA_DIR)
 	OTELCOL_EDGE_DATA_DIR=$${OTELCOL_EDGE_DATA_DIR:-$(RUN_DATA_DIR)} $(BINARY) --config $(CONFIG)
 
-## test: format and vet checks, unit tests of every module with -race, end-to-end tests against the built binary
+## test: format and vet checks, unit tests of every module with -race, end-to-end tests against the built binary,
+## static checks of the packaging (manifests, Dockerfile, packaged configs validated by the binary)
 .PHONY: test
-test: check test-unit test-e2e
+test: check test-unit test-e2e test-distribution
 
 .PHONY: test-unit
 test-unit:
@@ -97,6 +98,7 @@ tidy:
 
 # Benchmarks against the upstream anchor build (make bench, make bench-quick).
 -include bench/bench.mk
+-include distribution/package.mk
 
 .PHONY: clean
 clean:
