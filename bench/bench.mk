@@ -5,12 +5,21 @@
 #
 #   make bench-quick   ~2 minutes: 1 run per collector, short scenarios
 #   make bench         ~10 minutes: 3 interleaved runs per collector
+#   make reliability-quick  < 5 minutes: fault scenarios, short version
+#   make reliability        < 30 minutes: fault scenarios, full numbers
 #
 # Both build our distribution ($(BINARY), from the Makefile) and, if missing,
 # the anchor: builder v0.161.0 is installed into .tools/anchor/ (it does not
 # replace our v0.165.0 builder) and ../shared/anchor/builder-config.yaml is
 # built into _build/anchor/ once. Results go to bench/results/results.md.
 # Extra runner flags: make bench BENCH_FLAGS='-runs 5 -s1-duration 30s'.
+# The reliability suite writes bench/results/reliability.md; extra flags:
+# make reliability RELIABILITY_FLAGS='-scenarios r1,r4 -corrupt-trials 200'.
+#
+#   make bench-processors  ~9 minutes: Go benchmarks of our enrich and filter
+#                      processors against upstream resource/attributes/filter
+#                      v0.161.0 (bench/procbench/run.sh, no binaries needed;
+#                      raw output and table in _build/procbench/)
 
 BENCH_DIR          := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 BENCH_REPO         := $(abspath $(BENCH_DIR)/..)
@@ -26,6 +35,9 @@ ANCHOR_BINARY      := $(ANCHOR_DIR)/otelcol-anchor
 BENCH_RUNNER       := $(BENCH_REPO)/_build/bench/bench
 BENCH_RESULTS      := $(BENCH_DIR)/results/results.md
 BENCH_FLAGS        ?=
+RELIABILITY_RUNNER  := $(BENCH_REPO)/_build/bench/reliability
+RELIABILITY_RESULTS := $(BENCH_DIR)/results/reliability.md
+RELIABILITY_FLAGS   ?=
 
 $(ANCHOR_OCB):
 	@mkdir -p $(ANCHOR_TOOLS_DIR)
@@ -58,3 +70,25 @@ bench: $(BINARY) $(ANCHOR_BINARY) bench-runner
 bench-quick: $(BINARY) $(ANCHOR_BINARY) bench-runner
 	timeout -k 20s 150s $(BENCH_RUNNER) -repo $(BENCH_REPO) -ours-bin $(BINARY) -anchor-bin $(ANCHOR_BINARY) \
 		-quick -out $(BENCH_RESULTS) -command "make bench-quick" $(BENCH_FLAGS)
+
+## bench-processors: processor-level benchmarks, enrich and filter against upstream resource/attributes/filter v0.161.0 (-count 5 each)
+.PHONY: bench-processors
+bench-processors:
+	$(BENCH_DIR)/procbench/run.sh
+
+.PHONY: reliability-runner
+reliability-runner:
+	@mkdir -p $(dir $(RELIABILITY_RUNNER))
+	cd $(BENCH_DIR) && $(GO) build -o $(RELIABILITY_RUNNER) ./cmd/reliability
+
+## reliability: fault scenarios against ours and the anchor, full numbers (< 30 minutes on 2 cores)
+.PHONY: reliability
+reliability: $(BINARY) $(ANCHOR_BINARY) reliability-runner
+	timeout -k 30s 40m $(RELIABILITY_RUNNER) -repo $(BENCH_REPO) -ours-bin $(BINARY) -anchor-bin $(ANCHOR_BINARY) \
+		-out $(RELIABILITY_RESULTS) -command "make reliability" $(RELIABILITY_FLAGS)
+
+## reliability-quick: the same scenarios with small counts and short durations (< 5 minutes)
+.PHONY: reliability-quick
+reliability-quick: $(BINARY) $(ANCHOR_BINARY) reliability-runner
+	timeout -k 20s 8m $(RELIABILITY_RUNNER) -repo $(BENCH_REPO) -ours-bin $(BINARY) -anchor-bin $(ANCHOR_BINARY) \
+		-quick -out $(RELIABILITY_RESULTS) -command "make reliability-quick" $(RELIABILITY_FLAGS)

@@ -46,6 +46,20 @@ type Config struct {
 	Timeout time.Duration
 	// ErrorBackoff is how long a worker pauses after a failed call.
 	ErrorBackoff time.Duration
+	// Progress, when set, is increased by the accepted spans as they are
+	// acknowledged, so a caller can follow a run while it goes on.
+	Progress *atomic.Int64
+	// OnAccepted, when set, is called after every fully accepted request
+	// with the bytes that were sent (the caller must copy what it keeps:
+	// the buffer is rewritten for the next request). Calls come from
+	// several workers at once.
+	OnAccepted func(req []byte)
+	// Stop, when set, ends the run once it is true: workers finish the call
+	// they have in flight (so its outcome is known) and send no more.
+	Stop *atomic.Bool
+	// IDSeed selects the sequence of unique IDs (UniqueIDs): runs with
+	// different seeds send different IDs; runs with the same seed repeat them.
+	IDSeed uint64
 }
 
 // Result is the outcome of a run.
@@ -147,9 +161,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				var resp []byte
 				var rw *idRewriter
 				if ids != nil {
-					rw = ids.rewriter(uint64(id))
+					rw = ids.rewriter(uint64(id), cfg.IDSeed)
 				}
 				for runCtx.Err() == nil {
+					if cfg.Stop != nil && cfg.Stop.Load() {
+						return
+					}
 					k := slots.Add(1) - 1
 					if maxReqs >= 0 && k >= maxReqs {
 						return
@@ -189,6 +206,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 					}
 					rejected.Add(rej)
 					accepted.Add(spansPerReq - rej)
+					if cfg.Progress != nil {
+						cfg.Progress.Add(spansPerReq - rej)
+					}
+					if rej == 0 && cfg.OnAccepted != nil {
+						cfg.OnAccepted(buf)
+					}
 				}
 			}(conn, workerID)
 		}
@@ -246,8 +269,8 @@ type idRewriter struct {
 	span  []uint64
 }
 
-func (p *idPlan) rewriter(worker uint64) *idRewriter {
-	return &idRewriter{plan: p, state: worker << 56, span: make([]uint64, len(p.offs))}
+func (p *idPlan) rewriter(worker, seed uint64) *idRewriter {
+	return &idRewriter{plan: p, state: worker<<56 + seed<<32, span: make([]uint64, len(p.offs))}
 }
 
 func (r *idRewriter) next() uint64 {

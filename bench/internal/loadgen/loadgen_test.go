@@ -24,7 +24,7 @@ func TestRewriteUniqueIDsKeepsTraces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rw := plan.rewriter(3)
+	rw := plan.rewriter(3, 0)
 	buf := append([]byte(nil), req...)
 	seen := map[string]bool{}
 	traces := map[string]bool{}

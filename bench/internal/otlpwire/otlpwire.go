@@ -7,6 +7,7 @@
 package otlpwire // import "github.com/otelcol-edge/otelcol-edge/bench/internal/otlpwire"
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -31,6 +32,9 @@ type SpanCount struct {
 	// Keep asks Unmarshal to copy the request into Raw.
 	Keep bool
 	Raw  []byte
+	// IDs asks Unmarshal to fill SpanIDs with the span_id of every span.
+	IDs     bool
+	SpanIDs []uint64
 }
 
 // Name is the codec name; "proto" so that peers see ordinary protobuf content.
@@ -61,6 +65,11 @@ func (RawCodec) Unmarshal(data []byte, v any) error {
 		}
 		m.Spans = n
 		m.Bytes = int64(len(data))
+		if m.IDs {
+			if m.SpanIDs, err = SpanIDs(data, m.SpanIDs[:0]); err != nil {
+				return err
+			}
+		}
 		if m.Keep {
 			m.Raw = append([]byte(nil), data...)
 		}
@@ -204,4 +213,23 @@ func IDOffsets(req []byte) ([]SpanIDOffsets, error) {
 		})
 	})
 	return out, err
+}
+
+// SpanID reads the 8-byte span ID at off as a big-endian number, the form
+// SpanIDs returns.
+func SpanID(req []byte, off int) uint64 {
+	return binary.BigEndian.Uint64(req[off : off+8])
+}
+
+// SpanIDs appends the span_id of every span of an encoded
+// ExportTraceServiceRequest to dst (as big-endian numbers, see SpanID).
+func SpanIDs(req []byte, dst []uint64) ([]uint64, error) {
+	offs, err := IDOffsets(req)
+	if err != nil {
+		return dst, err
+	}
+	for _, o := range offs {
+		dst = append(dst, SpanID(req, o.Span))
+	}
+	return dst, nil
 }

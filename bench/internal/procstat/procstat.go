@@ -202,6 +202,25 @@ func (p *Proc) Stop(grace time.Duration) {
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
+// Kill sends SIGKILL to the process group (kill -9, no chance to clean up)
+// and waits up to 10 s for the process to be reaped.
+func (p *Proc) Kill() {
+	pgid := p.cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+// ExitError is the result of the process's Wait once it has exited.
+func (p *Proc) ExitError() error {
+	if !p.Exited() {
+		return nil
+	}
+	return p.waitErr
+}
+
 // LogTail returns the last n bytes of the process log.
 func (p *Proc) LogTail(n int) string {
 	b, err := os.ReadFile(p.LogPath)

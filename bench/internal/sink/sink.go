@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	// Exporters compress with gzip by default (the upstream otlp exporter does).
 	_ "google.golang.org/grpc/encoding/gzip"
 
@@ -32,6 +34,20 @@ type Sink struct {
 
 	capture  atomic.Bool
 	captured atomic.Pointer[[]byte]
+
+	// Span ID tracking (TrackIDs): how often each span ID arrived.
+	trackIDs atomic.Bool
+	idsMu    sync.Mutex
+	ids      map[uint64]uint32
+	dupSpans int64 // spans whose ID had arrived before (under idsMu)
+
+	// Error injection (FailEvery): every failEvery-th request is answered
+	// with failCode and its spans are not counted as received.
+	reqSeq      atomic.Int64
+	failEvery   atomic.Int64
+	failCode    atomic.Uint32
+	failedSpans atomic.Int64
+	failedReqs  atomic.Int64
 
 	mu  sync.Mutex
 	srv *grpc.Server
@@ -63,9 +79,29 @@ func (s *Sink) Addr() string { return s.addr }
 type traceService interface{}
 
 func (s *Sink) export(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
-	c := otlpwire.SpanCount{Keep: s.capture.Load()}
+	c := otlpwire.SpanCount{Keep: s.capture.Load(), IDs: s.trackIDs.Load()}
 	if err := dec(&c); err != nil {
 		return nil, err
+	}
+	n := s.reqSeq.Add(1)
+	if every := s.failEvery.Load(); every > 0 && n%every == 0 {
+		s.failedSpans.Add(c.Spans)
+		s.failedReqs.Add(1)
+		return nil, status.Error(codes.Code(s.failCode.Load()), "sink: injected error")
+	}
+	if c.IDs {
+		s.idsMu.Lock()
+		if s.ids == nil {
+			s.ids = make(map[uint64]uint32, 1<<16)
+		}
+		for _, id := range c.SpanIDs {
+			k := s.ids[id]
+			if k > 0 {
+				s.dupSpans++
+			}
+			s.ids[id] = k + 1
+		}
+		s.idsMu.Unlock()
 	}
 	if c.Keep && c.Spans > 0 && s.capture.CompareAndSwap(true, false) {
 		s.captured.Store(&c.Raw)
@@ -103,6 +139,71 @@ func (s *Sink) Start() error {
 	s.srv, s.lis = srv, lis
 	go func() { _ = srv.Serve(lis) }()
 	return nil
+}
+
+// TrackIDs turns on (or off) counting of span IDs: UniqueSpans,
+// DuplicateSpans and IDCount.
+func (s *Sink) TrackIDs(on bool) { s.trackIDs.Store(on) }
+
+// FailEvery makes the sink answer every n-th request (counted from the
+// start, over all requests) with the gRPC status code; its spans are counted
+// in FailedSpans, not in Spans. n <= 0 turns injection off.
+func (s *Sink) FailEvery(n int64, code codes.Code) {
+	s.failCode.Store(uint32(code))
+	s.failEvery.Store(n)
+}
+
+// FailedSpans is the number of spans in requests answered with an injected
+// error; FailedRequests the number of such requests.
+func (s *Sink) FailedSpans() int64 { return s.failedSpans.Load() }
+
+// FailedRequests is the number of requests answered with an injected error.
+func (s *Sink) FailedRequests() int64 { return s.failedReqs.Load() }
+
+// UniqueSpans is the number of distinct span IDs received (TrackIDs).
+func (s *Sink) UniqueSpans() int64 {
+	s.idsMu.Lock()
+	defer s.idsMu.Unlock()
+	return int64(len(s.ids))
+}
+
+// DuplicateSpans is the number of spans received whose ID had been received
+// before (TrackIDs).
+func (s *Sink) DuplicateSpans() int64 {
+	s.idsMu.Lock()
+	defer s.idsMu.Unlock()
+	return s.dupSpans
+}
+
+// IDCounts calls fn with the number of times each of ids was received
+// (TrackIDs), under one lock.
+func (s *Sink) IDCounts(ids []uint64, fn func(i int, n uint32)) {
+	s.idsMu.Lock()
+	defer s.idsMu.Unlock()
+	for i, id := range ids {
+		fn(i, s.ids[id])
+	}
+}
+
+// Kill stops the sink abruptly, like a backend that crashes: the listener and
+// every connection are closed at once and requests in flight fail (their
+// spans may have been counted already: the sender sees a failure and may
+// send them again).
+func (s *Sink) Kill() {
+	s.mu.Lock()
+	srv := s.srv
+	s.srv, s.lis = nil, nil
+	s.mu.Unlock()
+	if srv != nil {
+		srv.Stop()
+	}
+}
+
+// Running reports whether the sink is listening.
+func (s *Sink) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.srv != nil
 }
 
 // Stop closes the listener and every connection (bounded wait for handlers).
@@ -150,6 +251,13 @@ func (s *Sink) Reset() {
 	s.bytes.Store(0)
 	s.firstNs.Store(0)
 	s.lastNs.Store(0)
+	s.reqSeq.Store(0)
+	s.failedSpans.Store(0)
+	s.failedReqs.Store(0)
+	s.idsMu.Lock()
+	s.ids = nil
+	s.dupSpans = 0
+	s.idsMu.Unlock()
 }
 
 // WaitFor waits until at least want spans arrived, or until no span arrived
