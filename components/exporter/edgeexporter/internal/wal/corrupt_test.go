@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -195,4 +196,75 @@ func FuzzScanSegment(f *testing.F) {
 			t.Fatalf("bad accounting: %+v len %d", res, len(b))
 		}
 	})
+}
+
+// TestWatermarkCountsInvisibleLosses: damage that leaves no record header to
+// count from (a destroyed header, a truncated or deleted segment) is counted
+// exactly from the cursor file's watermark, once.
+func TestWatermarkCountsInvisibleLosses(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, segs []string)
+		// lost records (items = 3 per record)
+		lost uint64
+	}{
+		{"header of the first record destroyed", func(t *testing.T, segs []string) {
+			f, err := os.OpenFile(segs[0], os.O_RDWR, 0)
+			require.NoError(t, err)
+			_, err = f.WriteAt([]byte{0xff, 0xff, 0xff, 0xff}, segmentHeaderSize)
+			require.NoError(t, err)
+			require.NoError(t, f.Close())
+		}, 1},
+		{"middle segment deleted", func(t *testing.T, segs []string) {
+			require.NoError(t, os.Remove(segs[1]))
+		}, 0 /* computed below */},
+		{"last segment truncated to its header", func(t *testing.T, segs []string) {
+			require.NoError(t, os.Truncate(segs[len(segs)-1], segmentHeaderSize))
+		}, 0 /* computed below */},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			l := openT(t, dir, Options{SegmentBytes: 4 << 10, DisableCompression: true})
+			const n = 60
+			for i := uint64(1); i <= n; i++ {
+				_, err := l.Append(context.Background(), 1, 3, makePayload(i, 500))
+				require.NoError(t, err)
+			}
+			require.NoError(t, l.Close())
+			segs := segFiles(t, dir)
+			require.GreaterOrEqual(t, len(segs), 3)
+			want := tc.lost
+			if want == 0 {
+				// Count the records of the segment the case destroys.
+				victim := segs[1]
+				if tc.name != "middle segment deleted" {
+					victim = segs[len(segs)-1]
+				}
+				l2 := openT(t, dir, Options{})
+				for _, s := range l2.segs {
+					if s.path == victim {
+						want = uint64(len(s.recs))
+					}
+				}
+				require.NoError(t, l2.Close())
+				require.NotZero(t, want)
+			}
+			tc.damage(t, segs)
+
+			l = openT(t, dir, Options{})
+			rec := l.Recovery()
+			assert.Equal(t, want, rec.CorruptRecords, "records lost")
+			assert.Equal(t, 3*want, rec.CorruptItems, "items lost, exactly")
+			assert.Equal(t, uint64(n)-want, rec.PendingRecords)
+			assert.Equal(t, 3*(uint64(n)-want), rec.PendingItems)
+			assert.Equal(t, 3*want, l.Stats().DroppedCorruptItems)
+			require.NoError(t, l.Close())
+
+			// Counted once: the next start finds nothing new.
+			l = openT(t, dir, Options{})
+			defer l.Close()
+			assert.Zero(t, l.Recovery().CorruptRecords)
+			assert.Zero(t, l.Recovery().CorruptItems)
+		})
+	}
 }

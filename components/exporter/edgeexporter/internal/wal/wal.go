@@ -25,9 +25,14 @@
 // payload CRC32C. The two checksums let recovery skip a record with a corrupt
 // payload exactly (counting its items) while a corrupt header triggers a
 // byte-wise resynchronisation to the next valid header with a higher
-// sequence number. The cursor file holds the acknowledged sequence with its
-// own magic and CRC and is replaced atomically (write tmp, fsync, rename,
-// fsync directory).
+// sequence number. The cursor file holds the acknowledged sequence and a
+// watermark (the last sequence appended and the count of intact records and
+// items beyond the cursor) with its own magic and CRC, and is replaced
+// atomically (write tmp, fsync, rename, fsync directory) every
+// CursorSyncInterval when something changed, after evictions and on Close.
+// Recovery compares the watermark with what it finds intact, so damage that
+// leaves no header to count from (a destroyed header, a truncated or deleted
+// segment) is still counted exactly, and only once.
 //
 // # Durability
 //
@@ -313,7 +318,9 @@ type Log struct {
 
 	cursorMu        sync.Mutex
 	persistedCursor uint64
+	persistedLast   uint64
 	cursorPersisted bool
+	cursorDirty     bool // recovery found losses: persist a fresh watermark
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -372,7 +379,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	if opts.OnDrop != nil && l.recovery.CorruptRecords > 0 {
 		opts.OnDrop(DropReasonCorrupt, l.recovery.CorruptRecords, l.recovery.CorruptItems)
 	}
-	if l.recovery.CursorRebuilt {
+	if l.recovery.CursorRebuilt || l.cursorDirty {
 		_ = l.persistCursor(true)
 	}
 	l.gc.synced = l.nextSeq - 1
@@ -423,8 +430,16 @@ func (l *Log) recover() error {
 	}
 	_ = l.fs.Remove(filepath.Join(l.dir, cursorTmpName))
 
-	cursor, cerr := readCursor(l.fs, l.dir)
+	cs, cerr := readCursor(l.fs, l.dir)
+	cursor := cs.Acked
 	haveCursor := cerr == nil
+	// Below and at countFrom, losses are counted from the cursor's
+	// watermark (exactly, in aggregate); above it, record by record.
+	countFrom := cursor
+	watermark := haveCursor && cs.HasWatermark
+	if watermark {
+		countFrom = max(cursor, cs.Last)
+	}
 	switch {
 	case haveCursor:
 	case errors.Is(cerr, os.ErrNotExist):
@@ -442,8 +457,8 @@ func (l *Log) recover() error {
 	var lastSeq uint64 // highest sequence seen in any record
 	var expected uint64
 	countGap := func(from, to uint64) { // seqs in [from, to) are missing
-		if haveCursor && from <= cursor {
-			from = cursor + 1
+		if haveCursor && from <= countFrom {
+			from = countFrom + 1
 		}
 		if to > from {
 			rec.CorruptRecords += to - from
@@ -485,7 +500,7 @@ func (l *Log) recover() error {
 			for ci < len(res.corrupt) && res.corrupt[ci].h.seq < r.h.seq {
 				c := res.corrupt[ci].h
 				countGap(expected, c.seq)
-				if !haveCursor || c.seq > cursor {
+				if !haveCursor || c.seq > countFrom {
 					rec.CorruptRecords++
 					rec.CorruptItems += uint64(c.items)
 				}
@@ -501,7 +516,7 @@ func (l *Log) recover() error {
 		for ; ci < len(res.corrupt); ci++ {
 			c := res.corrupt[ci].h
 			countGap(expected, c.seq)
-			if !haveCursor || c.seq > cursor {
+			if !haveCursor || c.seq > countFrom {
 				rec.CorruptRecords++
 				rec.CorruptItems += uint64(c.items)
 			}
@@ -510,7 +525,7 @@ func (l *Log) recover() error {
 		rec.Records += uint64(len(seg.recs))
 		rec.CorruptBytes += res.corruptBytes
 		lastSeq = res.lastSeq
-		if t := res.torn; t != nil && isLast && (!haveCursor || t.seq > cursor) {
+		if t := res.torn; t != nil && isLast && (!haveCursor || t.seq > countFrom) {
 			// A torn last record is truncated away below and its sequence is
 			// reused, so it is counted here once and never again.
 			rec.CorruptRecords++
@@ -535,9 +550,34 @@ func (l *Log) recover() error {
 			cursor = l.segs[0].first - 1
 		}
 	}
+	if watermark {
+		// Everything the watermark says was intact beyond the cursor and is
+		// no longer intact is lost: damaged headers, truncated or deleted
+		// segments, damaged payloads alike.
+		var recs, items uint64
+		for _, s := range l.segs {
+			for _, r := range s.recs {
+				if r.seq > cursor && r.seq <= cs.Last {
+					recs++
+					items += uint64(r.items)
+				}
+			}
+		}
+		if cs.TailRecords > recs {
+			rec.CorruptRecords += cs.TailRecords - recs
+		}
+		if cs.TailItems > items {
+			rec.CorruptItems += cs.TailItems - items
+		}
+	}
+	if rec.CorruptRecords > 0 || rec.CorruptItems > 0 {
+		// Persist a watermark without the lost records at once, so that they
+		// are not counted again at the next start.
+		l.cursorDirty = true
+	}
 	l.cursor = cursor
 	l.persistedCursor = cursor
-	l.cursorPersisted = haveCursor
+	l.cursorPersisted = haveCursor && !l.cursorDirty
 	l.nextSeq = max(lastSeq, cursor) + 1
 	if n := len(l.segs); n > 0 {
 		l.nextSeq = max(l.nextSeq, l.segs[n-1].first)
@@ -735,6 +775,11 @@ func (l *Log) Append(ctx context.Context, kind uint8, items uint32, payload []by
 	drops := l.takeDropsLocked()
 	l.mu.Unlock()
 	l.fireDrops(drops)
+	if len(drops) > 0 {
+		// Segments were evicted: persist the cursor now, so that a crash
+		// does not count their records again as lost at the next start.
+		_ = l.persistCursor(true)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -1006,21 +1051,36 @@ func (l *Log) Close() error {
 	return errors.Join(errs...)
 }
 
-// persistCursor writes the cursor file if it changed (or force is set).
+// persistCursor writes the cursor file if the cursor or the last sequence
+// changed (or force is set). The file carries a watermark of the intact
+// records beyond the cursor, for exact loss accounting at the next start.
 func (l *Log) persistCursor(force bool) error {
 	l.cursorMu.Lock()
 	defer l.cursorMu.Unlock()
 	l.mu.Lock()
-	c := l.cursor
-	l.mu.Unlock()
-	if !force && l.cursorPersisted && c == l.persistedCursor {
+	st := cursorState{Acked: l.cursor, HasWatermark: true, Last: l.nextSeq - 1}
+	if !force && l.cursorPersisted && st.Acked == l.persistedCursor && st.Last == l.persistedLast {
+		l.mu.Unlock()
 		return nil
 	}
-	if err := writeCursor(l.fs, l.dir, c); err != nil {
+	for _, s := range l.segs {
+		if len(s.recs) == 0 || s.lastSeq() <= st.Acked {
+			continue
+		}
+		for _, r := range s.recs {
+			if r.seq > st.Acked {
+				st.TailRecords++
+				st.TailItems += uint64(r.items)
+			}
+		}
+	}
+	l.mu.Unlock()
+	if err := writeCursor(l.fs, l.dir, st); err != nil {
 		l.setErr(err)
 		return err
 	}
-	l.persistedCursor = c
+	l.persistedCursor = st.Acked
+	l.persistedLast = st.Last
 	l.cursorPersisted = true
 	return nil
 }
