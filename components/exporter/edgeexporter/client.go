@@ -39,6 +39,10 @@ type sendError struct {
 	// retryAfter is a backend's hint (HTTP Retry-After, gRPC RetryInfo is not
 	// parsed) for the minimum wait before the next attempt.
 	retryAfter time.Duration
+	// tooLarge: the backend refused the request for its size (gRPC
+	// "received message larger than max", HTTP 413). Sending it again as is
+	// would fail forever and hold up everything behind it.
+	tooLarge bool
 }
 
 func (e *sendError) Error() string { return e.err.Error() }
@@ -149,6 +153,9 @@ func classifyGRPC(err error) *sendError {
 	if !ok {
 		return retryable(err)
 	}
+	if st.Code() == codes.ResourceExhausted && strings.Contains(st.Message(), "larger than max") {
+		return &sendError{err: err, tooLarge: true}
+	}
 	switch st.Code() {
 	case codes.Canceled, codes.DeadlineExceeded, codes.Aborted, codes.OutOfRange,
 		codes.Unavailable, codes.DataLoss, codes.ResourceExhausted,
@@ -224,6 +231,9 @@ func (c *httpClient) export(ctx context.Context, kind uint8, body []byte) (expor
 		return parseResponse(kind, respBody), nil
 	}
 	herr := fmt.Errorf("HTTP %d from %s: %s", resp.StatusCode, c.baseURL+path, strings.TrimSpace(string(truncate(respBody, 256))))
+	if resp.StatusCode == http.StatusRequestEntityTooLarge {
+		return exportResult{}, &sendError{err: herr, tooLarge: true}
+	}
 	switch resp.StatusCode {
 	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout,
 		http.StatusRequestTimeout, http.StatusUnauthorized, http.StatusForbidden, http.StatusInternalServerError:

@@ -141,7 +141,9 @@ func (e *edgeExporter) nextBatch(ctx context.Context, r *wal.Reader, carry **wal
 	}
 	items, size := int(recs[0].Items), len(recs[0].Payload)
 	caughtUp := false
-	for items < e.cfg.Sending.BatchMaxItems && size < e.cfg.Sending.BatchMaxBytes && !e.retryNeeded.Load() {
+	maxRecords := int(e.batchCap.Load())
+	for items < e.cfg.Sending.BatchMaxItems && size < e.cfg.Sending.BatchMaxBytes && !e.retryNeeded.Load() &&
+		(maxRecords == 0 || len(recs) < maxRecords) {
 		rec, err := e.read(dctx, r)
 		if err != nil {
 			e.readError(err)
@@ -204,6 +206,20 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 	res, serr := ep.client.export(sctx, b.kind, b.body)
 	cancel()
 	bg := context.Background()
+	if serr != nil && serr.tooLarge {
+		if len(b.seqs) > 1 {
+			// Send smaller batches (half as many records) from the first
+			// unacknowledged record on; the endpoint is fine.
+			e.batchCap.Store(int64(max(1, len(b.seqs)/2)))
+			e.retryNeeded.Store(true)
+			e.warnLimiter.warn(e.logger, "Backend refused a request as too large; sending smaller batches",
+				zap.String("endpoint", ep.id), zap.Int("records", len(b.seqs)), zap.Int("bytes", len(b.body)), zap.Error(serr))
+			return
+		}
+		// One record alone is too large for the backend: it can never be
+		// delivered there, so it goes to the dead letter like any permanent error.
+		serr.permanent = true
+	}
 	if serr != nil && !serr.permanent {
 		e.eps.failure(ep, serr, serr.retryAfter)
 		if ctx.Err() == nil {
@@ -233,6 +249,7 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 			zap.String("endpoint", ep.id), zap.String("signal", kindName(b.kind)), zap.Int("items", b.items), zap.Error(serr))
 	} else {
 		e.eps.success(ep)
+		e.batchCap.Store(0)
 		accepted := int64(b.items)
 		if res.rejected > 0 {
 			rej := min(res.rejected, accepted)

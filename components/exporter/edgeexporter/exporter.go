@@ -69,6 +69,9 @@ type edgeExporter struct {
 	ioDegraded  atomic.Bool // an append failed with an I/O error; cleared by the next success
 	closing     atomic.Bool
 	retryNeeded atomic.Bool
+	// batchCap limits the records per request after a backend refused one as
+	// too large (0: no limit); reset by the next success.
+	batchCap atomic.Int64
 
 	// replay pacing (dispatcher goroutine only)
 	paceNext time.Time

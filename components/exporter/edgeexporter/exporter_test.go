@@ -484,3 +484,27 @@ func TestCorruptRecordCountedAfterRestart(t *testing.T) {
 		assert.GreaterOrEqual(t, s, uint64(100), "damaged record not delivered")
 	}
 }
+
+// TestTooLargeRequestsAreSplitNotStuck: a backend that refuses large requests
+// gets smaller batches; a record too large on its own goes to the dead letter
+// instead of blocking everything behind it.
+func TestTooLargeRequestsAreSplitNotStuck(t *testing.T) {
+	sink := newStoppedSink(t)
+	sink.maxRecv = 64 << 10
+	cfg := testConfig(t, sink.addr)
+	cfg.Sending.MaxInFlight = 1
+	cfg.GRPC.Compression = "" // sizes as written
+	h := startExporter(t, cfg)
+	// While the backend is down, buffer records of ~20 KiB and one of ~150 KiB.
+	for i := 0; i < 10; i++ {
+		h.sendSpans(uint64(i*100), 100)
+	}
+	h.sendSpans(5000, 800)
+	for i := 10; i < 20; i++ {
+		h.sendSpans(uint64(i*100), 100)
+	}
+	sink.start()
+	waitFor(t, 20*time.Second, func() bool { return h.pending() == 0 }, "backlog drained (pending %d)", h.pending())
+	assert.Equal(t, 2000, sink.spanCount(), "every record that fits arrived")
+	assert.Equal(t, int64(800), h.sum("otelcol_exporter_edge_items_dropped", "reason", "dead_letter"))
+}

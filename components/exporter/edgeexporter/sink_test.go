@@ -39,6 +39,7 @@ type testSink struct {
 	lastAt      time.Time
 	onRequest   func()
 	failPerCall func(n int) codes.Code
+	maxRecv     int // bytes; 0 = gRPC's default
 }
 
 type sinkTraces struct {
@@ -71,7 +72,11 @@ func newStoppedSink(t *testing.T) *testSink {
 }
 
 func (s *testSink) serve(l net.Listener) {
-	srv := grpc.NewServer()
+	var opts []grpc.ServerOption
+	if s.maxRecv > 0 {
+		opts = append(opts, grpc.MaxRecvMsgSize(s.maxRecv))
+	}
+	srv := grpc.NewServer(opts...)
 	ptraceotlp.RegisterGRPCServer(srv, &sinkTraces{s: s})
 	pmetricotlp.RegisterGRPCServer(srv, &sinkMetrics{s: s})
 	plogotlp.RegisterGRPCServer(srv, &sinkLogs{s: s})
