@@ -7,11 +7,9 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -19,6 +17,7 @@ import (
 	"time"
 
 	"github.com/otelcol-edge/otelcol-edge/bench/internal/payload"
+	"github.com/otelcol-edge/otelcol-edge/bench/internal/procstat"
 )
 
 type options struct {
@@ -148,13 +147,14 @@ func run(ctx context.Context, o options) error {
 	// Private copies: a rebuild of either binary during the run must not mix
 	// versions between runs.
 	for _, b := range []*string{&o.oursBin, &o.anchorBin} {
-		cp, err := copyExecutable(*b, tmp)
+		cp, desc, err := procstat.CopyExecutable(*b, tmp)
 		if err != nil {
 			return err
 		}
+		binInfo[cp] = desc
 		*b = cp
 	}
-	h := &harness{o: o, payload: req, tmp: tmp, res: newResults(), loadBefore: loadAvg()}
+	h := &harness{o: o, payload: req, tmp: tmp, res: newResults(), loadBefore: procstat.LoadAvg()}
 	h.logf("payload: %d spans/request, %d bytes (%d bytes/span); runs=%d quick=%v",
 		o.spansPerReq, len(req), len(req)/o.spansPerReq, o.runs, o.quick)
 	start := time.Now()
@@ -174,34 +174,3 @@ func run(ctx context.Context, o options) error {
 
 // binInfo describes the binaries that were copied, for the report.
 var binInfo = map[string]string{}
-
-func copyExecutable(src, dir string) (string, error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return "", err
-	}
-	defer in.Close()
-	st, err := in.Stat()
-	if err != nil {
-		return "", err
-	}
-	sub, err := os.MkdirTemp(dir, "bin-")
-	if err != nil {
-		return "", err
-	}
-	dst := filepath.Join(sub, filepath.Base(src))
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		return "", err
-	}
-	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(out, h), in); err != nil {
-		out.Close()
-		return "", err
-	}
-	if err := out.Close(); err != nil {
-		return "", err
-	}
-	binInfo[dst] = fmt.Sprintf("%s, built %s, sha256 %x", src, st.ModTime().UTC().Format(time.RFC3339), h.Sum(nil)[:6])
-	return dst, nil
-}

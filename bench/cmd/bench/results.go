@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"math"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/otelcol-edge/otelcol-edge/bench/internal/procstat"
 )
 
 // results holds every run's metrics: scenario -> variant label -> runs.
@@ -205,8 +206,8 @@ func (h *harness) report(runErr error) string {
 	}
 
 	w("\n## Set-up\n\n")
-	w("- Machine: %d CPUs (nproc), %s; %s; Go %s\n", runtime.NumCPU(), cpuModel(), kernel(), goVersion())
-	w("- Load average before / after: %s / %s (other processes on the machine share the CPUs)\n", h.loadBefore, loadAvg())
+	w("- Machine: %d CPUs (nproc), %s; %s; Go %s\n", runtime.NumCPU(), procstat.CPUModel(), kernel(), goVersion())
+	w("- Load average before / after: %s / %s (other processes on the machine share the CPUs)\n", h.loadBefore, procstat.LoadAvg())
 	w("- Command: `%s`\n", h.command())
 	w("- Ours: %s (%s), config `%s`\n", binInfo[h.o.oursBin], binVersion(h.o.oursBin), h.o.oursConfig)
 	w("- Anchor: %s (upstream-only build of ../shared/anchor/builder-config.yaml, v0.161.0 modules), config `%s` with ANCHOR_FSYNC=false in S1, true in S2\n", binInfo[h.o.anchorBin], h.o.anchorConfig)
@@ -274,21 +275,6 @@ func rateText(r float64) string {
 	return fmt.Sprintf("%.0f spans/s", r)
 }
 
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
-}
-
 func kernel() string {
 	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
 	if err != nil {
@@ -310,16 +296,4 @@ func binVersion(bin string) string {
 		return "version unknown"
 	}
 	return strings.TrimSpace(string(out))
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -10,11 +10,9 @@ package main // import "github.com/otelcol-edge/otelcol-edge/bench/cmd/reliabili
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,6 +21,7 @@ import (
 	"time"
 
 	"github.com/otelcol-edge/otelcol-edge/bench/internal/payload"
+	"github.com/otelcol-edge/otelcol-edge/bench/internal/procstat"
 )
 
 type options struct {
@@ -214,10 +213,11 @@ func run(ctx context.Context, o options) error {
 	defer os.RemoveAll(tmp)
 	// Private copies: a rebuild during the run cannot mix versions.
 	for _, b := range []*string{&o.oursBin, &o.anchorBin} {
-		cp, err := copyExecutable(*b, tmp)
+		cp, desc, err := procstat.CopyExecutable(*b, tmp)
 		if err != nil {
 			return err
 		}
+		binInfo[cp] = desc
 		*b = cp
 	}
 	h, err := newHarness(o, req, tmp)
@@ -233,7 +233,7 @@ func run(ctx context.Context, o options) error {
 		}
 	})
 	h.rep.total = time.Since(start)
-	h.rep.loadAfter = loadAvg()
+	h.rep.loadAfter = procstat.LoadAvg()
 	if err := h.write(); err != nil {
 		h.logf("writing %s: %v", o.out, err)
 	}
@@ -244,46 +244,3 @@ func run(ctx context.Context, o options) error {
 
 // binInfo describes the binaries that were copied, for the report.
 var binInfo = map[string]string{}
-
-func copyExecutable(src, dir string) (string, error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return "", err
-	}
-	defer in.Close()
-	st, err := in.Stat()
-	if err != nil {
-		return "", err
-	}
-	sub, err := os.MkdirTemp(dir, "bin-")
-	if err != nil {
-		return "", err
-	}
-	dst := filepath.Join(sub, filepath.Base(src))
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		return "", err
-	}
-	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(out, h), in); err != nil {
-		out.Close()
-		return "", err
-	}
-	if err := out.Close(); err != nil {
-		return "", err
-	}
-	binInfo[dst] = fmt.Sprintf("%s, built %s, sha256 %x", src, st.ModTime().UTC().Format(time.RFC3339), h.Sum(nil)[:6])
-	return dst, nil
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}

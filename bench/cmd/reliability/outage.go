@@ -5,7 +5,6 @@ package main // import "github.com/otelcol-edge/otelcol-edge/bench/cmd/reliabili
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -195,9 +194,4 @@ func verdictLoss(o outcome) string {
 	default:
 		return fmt.Sprintf("LOST %.2f %% of acknowledged spans", 100*float64(o.lost)/float64(o.sent))
 	}
-}
-
-func readFileString(p string) (string, error) {
-	b, err := os.ReadFile(p)
-	return string(b), err
 }

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/otelcol-edge/otelcol-edge/bench/internal/procstat"
 )
 
 // row is one collector's line of a scenario table.
@@ -58,7 +60,7 @@ type report struct {
 }
 
 func newReport(o options) *report {
-	return &report{o: o, started: time.Now(), loadBefore: loadAvg()}
+	return &report{o: o, started: time.Now(), loadBefore: procstat.LoadAvg()}
 }
 
 func (r *report) add(s *scenario) { r.scenarios = append(r.scenarios, s) }
@@ -162,7 +164,7 @@ func (r *report) markdown() string {
 		b.WriteString("\n")
 	}
 	b.WriteString("## Set-up\n\n")
-	fmt.Fprintf(&b, "- Machine: %d CPUs (GOMAXPROCS %d), %s; Go %s %s/%s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(&b, "- Machine: %d CPUs (GOMAXPROCS %d), %s; Go %s %s/%s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), procstat.CPUModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintf(&b, "- Load average before / after: %s / %s (other processes on the machine share the CPUs)\n", r.loadBefore, r.loadAfter)
 	fmt.Fprintf(&b, "- Command: `%s`\n", r.o.command)
 	fmt.Fprintf(&b, "- Ours: %s, config `%s` (fsync interval, the default) plus the per-scenario overlay shown\n", binInfo[r.o.oursBin], r.o.oursConfig)
@@ -173,19 +175,4 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, "- Scenario durations: %s\n", strings.Join(r.durations, ", "))
 	}
 	return b.String()
-}
-
-func cpuModel() string {
-	b, err := readFileString("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	for _, l := range strings.Split(b, "\n") {
-		if strings.HasPrefix(l, "model name") {
-			if _, v, ok := strings.Cut(l, ":"); ok {
-				return strings.TrimSpace(v)
-			}
-		}
-	}
-	return "unknown CPU"
 }
