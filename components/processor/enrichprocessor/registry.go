@@ -93,16 +93,7 @@ func registryRows(s discoveryapi.Snapshot, rc RegistryConfig, act action) map[st
 			}
 			row = append(row, entry{key: rc.Prefix + k, val: strValue(v), act: act})
 		}
-		slices.SortFunc(row, func(a, b entry) int {
-			switch {
-			case a.key < b.key:
-				return -1
-			case a.key > b.key:
-				return 1
-			}
-			return 0
-		})
-		rows[match] = row
+		rows[match] = sortRow(row)
 	}
 	return rows
 }
