@@ -4,7 +4,6 @@ package edgeexporter
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,75 +14,18 @@ import (
 
 	"github.com/otelcol-edge/otelcol-edge/components/exporter/edgeexporter/internal/metadatatest"
 	"github.com/otelcol-edge/otelcol-edge/components/extension/discoveryext/discoveryapi"
+	"github.com/otelcol-edge/otelcol-edge/components/extension/discoveryext/discoveryapi/discoveryapitest"
 )
 
-// fakeRegistry is a discoveryapi.Registry driven by the test.
+// fakeRegistry is the test registry registered as an extension.
 type fakeRegistry struct {
+	*discoveryapitest.Registry
 	component.StartFunc
 	component.ShutdownFunc
-
-	mu      sync.Mutex
-	snap    discoveryapi.Snapshot
-	subs    map[int]func(discoveryapi.Snapshot)
-	next    int
-	reports map[string][]error
 }
 
 func newFakeRegistry(eps ...discoveryapi.Endpoint) *fakeRegistry {
-	r := &fakeRegistry{subs: map[int]func(discoveryapi.Snapshot){}, reports: map[string][]error{}}
-	r.snap = discoveryapi.Snapshot{Version: 1, Endpoints: eps}
-	return r
-}
-
-func (r *fakeRegistry) Snapshot() discoveryapi.Snapshot {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.snap
-}
-
-func (r *fakeRegistry) Subscribe(fn func(discoveryapi.Snapshot)) (func(), error) {
-	r.mu.Lock()
-	id := r.next
-	r.next++
-	r.subs[id] = fn
-	r.mu.Unlock()
-	return func() {
-		r.mu.Lock()
-		delete(r.subs, id)
-		r.mu.Unlock()
-	}, nil
-}
-
-func (r *fakeRegistry) ReportResult(id string, err error) {
-	r.mu.Lock()
-	r.reports[id] = append(r.reports[id], err)
-	r.mu.Unlock()
-}
-
-func (r *fakeRegistry) publish(eps ...discoveryapi.Endpoint) {
-	r.mu.Lock()
-	r.snap = discoveryapi.Snapshot{Version: r.snap.Version + 1, Endpoints: eps}
-	snap := r.snap
-	subs := make([]func(discoveryapi.Snapshot), 0, len(r.subs))
-	for _, fn := range r.subs {
-		subs = append(subs, fn)
-	}
-	r.mu.Unlock()
-	for _, fn := range subs {
-		fn(snap)
-	}
-}
-
-func (r *fakeRegistry) failures(id string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, err := range r.reports[id] {
-		if err != nil {
-			n++
-		}
-	}
-	return n
+	return &fakeRegistry{Registry: discoveryapitest.NewRegistry(eps...)}
 }
 
 type hostWithExtensions map[component.ID]component.Component
@@ -141,7 +83,7 @@ func TestDiscoveryWeightedAndDynamic(t *testing.T) {
 	assert.InDelta(t, 0.75, share, 0.075, "weights respected within 10 %%")
 
 	// a is removed (draining), c appears: traffic moves, nothing is lost.
-	reg.publish(ep("a", a.addr, 3, discoveryapi.HealthDraining), ep("b", b.addr, 1, discoveryapi.HealthHealthy), ep("c", c.addr, 1, discoveryapi.HealthHealthy))
+	reg.Publish(ep("a", a.addr, 3, discoveryapi.HealthDraining), ep("b", b.addr, 1, discoveryapi.HealthHealthy), ep("c", c.addr, 1, discoveryapi.HealthHealthy))
 	aBefore := a.spanCount()
 	for i := batches; i < batches+200; i++ {
 		require.NoError(t, te.ConsumeTraces(context.Background(), genTraces(uint64(i*10), 10)))
@@ -157,7 +99,7 @@ func TestDiscoveryNoEndpointsBuffersThenDelivers(t *testing.T) {
 	te := startWithRegistry(t, discoveryConfig(t), reg)
 	require.NoError(t, te.ConsumeTraces(context.Background(), genTraces(0, 100)))
 	waitFor(t, 5*time.Second, func() bool { return te.e.state.Load() == stateOffline }, "offline without endpoints")
-	reg.publish(ep("s", s.addr, 1, discoveryapi.HealthHealthy))
+	reg.Publish(ep("s", s.addr, 1, discoveryapi.HealthHealthy))
 	waitFor(t, 10*time.Second, func() bool { return s.spanCount() == 100 }, "delivered once an endpoint appears")
 }
 
@@ -171,8 +113,8 @@ func TestDiscoveryReportsResults(t *testing.T) {
 	te := startWithRegistry(t, cfg, reg)
 	require.NoError(t, te.ConsumeTraces(context.Background(), genTraces(0, 10)))
 	waitFor(t, 10*time.Second, func() bool { return up.spanCount() == 10 }, "failover to the healthy endpoint")
-	assert.Positive(t, reg.failures("down"), "failures reported for passive health")
-	assert.Zero(t, reg.failures("up"))
+	assert.Positive(t, reg.Failures("down"), "failures reported for passive health")
+	assert.Zero(t, reg.Failures("up"))
 }
 
 func TestDiscoveryExtensionMissingOrWrongKind(t *testing.T) {

@@ -4,7 +4,6 @@ package enrichprocessor
 
 import (
 	"context"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -13,47 +12,15 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 
 	"github.com/otelcol-edge/otelcol-edge/components/extension/discoveryext/discoveryapi"
+	"github.com/otelcol-edge/otelcol-edge/components/extension/discoveryext/discoveryapi/discoveryapitest"
 	"github.com/otelcol-edge/otelcol-edge/components/processor/enrichprocessor/internal/metadatatest"
 )
 
-// fakeRegistry is a discoveryapi.Registry driven by the test.
+// fakeRegistry is the test registry registered as an extension.
 type fakeRegistry struct {
+	*discoveryapitest.Registry
 	component.StartFunc
 	component.ShutdownFunc
-
-	mu   sync.Mutex
-	snap discoveryapi.Snapshot
-	subs []func(discoveryapi.Snapshot)
-}
-
-func (r *fakeRegistry) Snapshot() discoveryapi.Snapshot {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.snap
-}
-
-func (r *fakeRegistry) Subscribe(fn func(discoveryapi.Snapshot)) (func(), error) {
-	r.mu.Lock()
-	r.subs = append(r.subs, fn)
-	r.mu.Unlock()
-	return func() {
-		r.mu.Lock()
-		r.subs = nil
-		r.mu.Unlock()
-	}, nil
-}
-
-func (*fakeRegistry) ReportResult(string, error) {}
-
-func (r *fakeRegistry) publish(eps ...discoveryapi.Endpoint) {
-	r.mu.Lock()
-	r.snap = discoveryapi.Snapshot{Version: r.snap.Version + 1, Endpoints: eps}
-	snap := r.snap
-	subs := append([]func(discoveryapi.Snapshot){}, r.subs...)
-	r.mu.Unlock()
-	for _, fn := range subs {
-		fn(snap)
-	}
 }
 
 type extHost map[component.ID]component.Component
@@ -73,8 +40,8 @@ func startWithRegistry(t *testing.T, cfg *Config, host component.Host) (*enriche
 }
 
 func TestRegistryMetadata(t *testing.T) {
-	reg := &fakeRegistry{}
-	reg.publish(
+	reg := &fakeRegistry{Registry: discoveryapitest.NewRegistry()}
+	reg.Publish(
 		discoveryapi.Endpoint{ID: "a", Address: "10.0.0.1:4317", Metadata: map[string]string{"service.name": "checkout", "team": "payments", "tier": "1"}},
 		discoveryapi.Endpoint{ID: "b", Address: "10.0.0.2:4317", Health: discoveryapi.HealthDraining, Metadata: map[string]string{"service.name": "search", "team": "find"}},
 	)
@@ -97,7 +64,7 @@ func TestRegistryMetadata(t *testing.T) {
 	assert.Equal(t, map[string]any{"service.name": "search"}, resourceOf(td), "draining endpoints are not used")
 
 	// The registry changes: the next batch sees it, without a restart.
-	reg.publish(discoveryapi.Endpoint{ID: "a", Address: "10.0.0.1:4317", Metadata: map[string]string{"service.name": "checkout", "team": "billing"}})
+	reg.Publish(discoveryapi.Endpoint{ID: "a", Address: "10.0.0.1:4317", Metadata: map[string]string{"service.name": "checkout", "team": "billing"}})
 	td = oneTrace(map[string]string{"service.name": "checkout"})
 	_, err = e.processTraces(context.Background(), td)
 	require.NoError(t, err)
@@ -105,8 +72,8 @@ func TestRegistryMetadata(t *testing.T) {
 }
 
 func TestRegistryMatchByHost(t *testing.T) {
-	reg := &fakeRegistry{}
-	reg.publish(discoveryapi.Endpoint{ID: "a", Address: "gw-1.example:4317", Metadata: map[string]string{"site": "shop-042"}})
+	reg := &fakeRegistry{Registry: discoveryapitest.NewRegistry()}
+	reg.Publish(discoveryapi.Endpoint{ID: "a", Address: "gw-1.example:4317", Metadata: map[string]string{"site": "shop-042"}})
 	cfg := testConfig()
 	id := registryID
 	cfg.Registry.Extension = &id
