@@ -64,9 +64,8 @@ func (e *edgeExporter) run(ctx context.Context) {
 			sleepUntil(ctx, until)
 			continue
 		}
-		if e.state.Load() == stateOffline {
-			e.setState(stateReplaying)
-		}
+		// Still offline while the probe is in flight: only a success (in
+		// send) moves the state to replaying.
 
 		b, caughtUp := e.nextBatch(ctx, r, &carry)
 		if b == nil {
@@ -83,7 +82,7 @@ func (e *edgeExporter) run(ctx context.Context) {
 			e.retryNeeded.Store(true)
 			continue
 		}
-		replay := e.state.Load() == stateReplaying
+		replay := e.state.Load() != stateOnline
 		if replay {
 			e.pace(ctx, len(b.body))
 		}
@@ -235,6 +234,10 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 	}
 	// The endpoint answered: good for its health, whatever it said of the data.
 	e.reportResult(ep, nil)
+	if e.state.Load() == stateOffline {
+		// The link is back: replay the backlog.
+		e.setState(stateReplaying)
+	}
 	if serr != nil {
 		// The backend will never accept this request: keep it in the
 		// dead-letter file, count it, and move on.

@@ -107,3 +107,38 @@ func TestDiskFullDoesNotCrash(t *testing.T) {
 	waitFor(t, 10*time.Second, func() bool { return sink.spanCount() == 20 }, "delivery after the disk recovered (got %d)", sink.spanCount())
 	assert.Equal(t, int64(20), h.sum("otelcol_exporter_edge_items_appended"), "failed appends are not counted as accepted")
 }
+
+// TestOfflineStatusDoesNotFlapWhileProbing: failed probes keep the exporter
+// offline (one recoverable-error status, no OK in between); the first answer
+// of the backend brings it back.
+func TestOfflineStatusDoesNotFlapWhileProbing(t *testing.T) {
+	sink := newStoppedSink(t)
+	cfg := testConfig(t, sink.addr)
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = tt.Shutdown(context.Background()) })
+	e, err := newEdgeExporter(metadatatest.NewSettings(tt), cfg)
+	require.NoError(t, err)
+	host := &statusHost{}
+	te := &tracesExporter{signalExporter{e}}
+	require.NoError(t, te.Start(context.Background(), host))
+	t.Cleanup(func() { assert.NoError(t, te.Shutdown(context.Background())) })
+	h := &harness{t: t, tt: tt, traces: te}
+
+	h.sendSpans(0, 10)
+	// Several probes fail meanwhile (backoff 50-200 ms).
+	time.Sleep(800 * time.Millisecond)
+	require.Positive(t, h.sum("otelcol_exporter_edge_send_failures", "kind", "retryable"))
+	assert.Equal(t, stateOffline, e.state.Load())
+	host.mu.Lock()
+	var statuses []componentstatus.Status
+	for _, ev := range host.events {
+		statuses = append(statuses, ev.Status())
+	}
+	host.mu.Unlock()
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, statuses, "one status for the outage, no flapping")
+
+	sink.start()
+	waitFor(t, 10*time.Second, func() bool { return sink.spanCount() == 10 }, "delivery after the outage")
+	waitFor(t, 5*time.Second, func() bool { return e.state.Load() == stateOnline }, "online again")
+	assert.Equal(t, componentstatus.StatusOK, host.last().Status())
+}
