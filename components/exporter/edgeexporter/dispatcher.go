@@ -76,7 +76,7 @@ func (e *edgeExporter) run(ctx context.Context) {
 		}
 		// Choose the endpoint only now: the set may have changed while the
 		// batch was being collected.
-		ep, _ := e.eps.pick()
+		ep := e.eps.pick()
 		if ep == nil {
 			// Every endpoint went away meanwhile: read the batch again later.
 			e.retryNeeded.Store(true)

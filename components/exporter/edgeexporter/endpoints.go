@@ -111,32 +111,24 @@ func (s *endpointSet) available() (time.Time, bool) {
 	return earliest, false
 }
 
-// pick returns the endpoint for the next request, or nil and the time at which
-// the first endpoint becomes eligible again when all are backing off (or the
-// set is empty).
+// pick returns the endpoint for the next request, or nil when every endpoint
+// is backing off or the set is empty (available tells until when).
 //
 // failover: the first healthy endpoint in preference order.
 // round_robin: smooth weighted round robin over the healthy endpoints (each
 // gets a share of requests proportional to its weight, interleaved).
-func (s *endpointSet) pick() (*endpoint, time.Time) {
+func (s *endpointSet) pick() *endpoint {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	if len(s.eps) == 0 {
-		return nil, now.Add(s.retry.InitialInterval)
-	}
-	var earliest time.Time
 	var best *endpoint
 	total := 0
 	for _, e := range s.eps {
 		if !e.healthy(now) {
-			if earliest.IsZero() || e.downUntil.Before(earliest) {
-				earliest = e.downUntil
-			}
 			continue
 		}
 		if s.balancing != BalancingRoundRobin {
-			return e, time.Time{}
+			return e
 		}
 		w := max(e.weight, 1)
 		e.currentWeight += w
@@ -145,11 +137,10 @@ func (s *endpointSet) pick() (*endpoint, time.Time) {
 			best = e
 		}
 	}
-	if best == nil {
-		return nil, earliest
+	if best != nil {
+		best.currentWeight -= total
 	}
-	best.currentWeight -= total
-	return best, time.Time{}
+	return best
 }
 
 // success marks the endpoint healthy and resets its backoff.

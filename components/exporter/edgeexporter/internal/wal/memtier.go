@@ -66,6 +66,3 @@ func (m *memTier) dropThrough(seq uint64) {
 		m.popFront()
 	}
 }
-
-// len returns the number of entries.
-func (m *memTier) len() int { return len(m.ents) - m.head }
