@@ -14,6 +14,8 @@ import (
 // safe for a concurrent Sync and Write on the same file.
 type File interface {
 	io.Writer
+	// WriteAt writes in place (pwrite); used for the cursor file's slots.
+	io.WriterAt
 	io.ReaderAt
 	io.Closer
 	// Sync flushes the file's data to stable storage (fsync).
