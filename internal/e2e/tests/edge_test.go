@@ -4,6 +4,7 @@ package tests // import "github.com/otelcol-edge/otelcol-edge/internal/e2e/tests
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -312,16 +313,42 @@ func TestCorruption(t *testing.T) {
 			logWords: []string{"cursor file corrupt", "cursor_rebuilt"},
 		},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) { testCorruption(t, tc) })
+	seed := corruptionSeed(t)
+	t.Logf("random seed %d (set %s=%d to repeat this run)", seed, seedEnv, seed)
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { testCorruption(t, tc, seed, uint64(i)) })
 	}
 }
 
-func testCorruption(t *testing.T, tc corruptionCase) {
+// seedEnv sets the random seed of TestCorruption (default: the clock).
+const seedEnv = "OTELCOL_EDGE_SEED"
+
+// corruptionSeed returns the seed of this run: OTELCOL_EDGE_SEED if set,
+// the clock otherwise.
+func corruptionSeed(t *testing.T) uint64 {
+	t.Helper()
+	if v := os.Getenv(seedEnv); v != "" {
+		seed, err := strconv.ParseUint(v, 0, 64)
+		if err != nil {
+			t.Fatalf("%s=%q: %v", seedEnv, v, err)
+		}
+		return seed
+	}
+	return uint64(time.Now().UnixNano())
+}
+
+// testCorruption runs one case with its own stream of the run's seed (case
+// index i), so that a case repeats alone with -run TestCorruption/<name>.
+func testCorruption(t *testing.T, tc corruptionCase, seed, i uint64) {
 	const perRequest, requests = 100, 40
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("random seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 0x5e))
+	rng := rand.New(rand.NewPCG(seed, 0x5e+i))
+	repeat := fmt.Sprintf("seed %d: %s=%d go test -run 'TestCorruption/%s' repeats it", seed, seedEnv, seed, tc.name)
+	t.Logf("random %s", repeat)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("FAILED with random %s", repeat)
+		}
+	})
 
 	sink := newStoppedSink(t, e2e.SinkOptions{})
 	extra := map[string]string{"EDGE_SEGMENT_BYTES": strconv.Itoa(256 << 10), "EDGE_COMPRESSION": "false"}
@@ -356,42 +383,51 @@ func testCorruption(t *testing.T, tc corruptionCase) {
 		}, "buffer drained after the repair (buffer_items %v)", c2.edgeMetric("exporter_edge_buffer_items", nil))
 		time.Sleep(500 * time.Millisecond)
 	}
+	// Every span is received or counted as corrupt, exactly once: poll a
+	// little for the last requests and counter updates, then compare.
+	corruptNow := func() float64 {
+		return c2.edgeMetric("exporter_edge_items_dropped", map[string]string{"reason": "corrupt"})
+	}
+	for i := 0; i < 100 && float64(sink.UniqueSpanCount())+corruptNow() < sent; i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // nothing more may arrive or be counted
 	m := c2.Metrics()
 	corrupt := metricValue(m, "exporter_edge_items_dropped", map[string]string{"reason": "corrupt"})
 	received := sink.UniqueSpanCount()
-	t.Logf("sent %d, received %d unique (%d total), dropped{reason=corrupt} %v", sent, received, sink.SpanCount(), corrupt)
+	dups := sink.DuplicateSpanCount()
+	t.Logf("RESULT corruption/%s: sent %d, received %d unique (%d total, %d duplicates), dropped{reason=corrupt} %v, received+corrupt-sent = %v (%s)",
+		tc.name, sent, received, sink.SpanCount(), dups, corrupt, float64(received)+corrupt-sent, what)
 
 	for id := range sink.SpanIDs() {
 		if n, ok := e2e.SpanIDSeq(id); !ok || n >= sent {
-			t.Errorf("the sink received span ID %x that was never sent", id)
+			t.Errorf("the sink received span ID %x that was never sent (%s)", id, repeat)
 		}
+	}
+	if got := float64(received) + corrupt; got != sent {
+		t.Errorf("received %d + dropped{reason=corrupt} %v = %v, want exactly sent = %d: %v spans %s (damage: %s; %s)",
+			received, corrupt, got, sent, got-sent, map[bool]string{true: "counted twice or more", false: "lost without being counted"}[got > sent], what, repeat)
 	}
 	switch {
 	case tc.cursor:
-		if corrupt != 0 {
-			t.Errorf("dropped{reason=corrupt} = %v with only the cursor damaged, want 0", corrupt)
+		// Only the cursor is damaged: nothing is lost, nothing is corrupt.
+		if corrupt != 0 || received != sent {
+			t.Errorf("with only the cursor damaged: received %d of %d, dropped{reason=corrupt} = %v; want all received and 0 corrupt (%s)",
+				received, sent, corrupt, repeat)
 		}
 	case tc.name == "truncated-last-segment":
 		// The torn record (one request) may be lost; nothing else.
 		if received < sent-perRequest {
-			t.Errorf("received %d of %d spans; at most the torn record (%d spans) may be lost", received, sent, perRequest)
-		}
-		if lost := float64(sent-received) - corrupt; lost > 0 {
-			t.Logf("note: %v spans of the torn record are lost without being counted in dropped{reason=corrupt}", lost)
+			t.Errorf("received %d of %d spans; at most the torn record (%d spans) may be lost (%s)", received, sent, perRequest, repeat)
 		}
 	default:
 		// 16 flipped bytes touch at most two records (two requests).
-		if float64(received)+corrupt < sent-2*perRequest {
-			t.Errorf("received %d + dropped{reason=corrupt} %v < sent %d - 2 records (%d spans): spans outside the damage lost",
-				received, corrupt, sent, 2*perRequest)
+		if received < sent-2*perRequest {
+			t.Errorf("received %d of %d spans: more than 2 records (%d spans) lost to 16 flipped bytes (%s)",
+				received, sent, 2*perRequest, repeat)
 		}
 		if received == sent {
 			t.Logf("note: the damage did not cost any span")
-		} else if corrupt == 0 {
-			t.Errorf("%d spans lost to the damage but dropped{reason=corrupt} is 0", sent-received)
-		}
-		if float64(received)+corrupt > sent {
-			t.Errorf("received %d + dropped{reason=corrupt} %v > sent %d: corrupt items over-counted", received, corrupt, sent)
 		}
 	}
 	out := c2.Output()
@@ -400,7 +436,7 @@ func testCorruption(t *testing.T, tc corruptionCase) {
 		found = found || strings.Contains(out, w)
 	}
 	if !found || !strings.Contains(out, "Recovered the buffer with repairs") {
-		t.Errorf("the log does not mention the repair (want \"Recovered the buffer with repairs\" and one of %q):\n%s", tc.logWords, grepLines(out, "buffer", 20))
+		t.Errorf("the log does not mention the repair (want \"Recovered the buffer with repairs\" and one of %q; %s):\n%s", tc.logWords, repeat, grepLines(out, "buffer", 20))
 	}
 	if code := c2.Stop(); code != 0 {
 		t.Errorf("SIGTERM: exit code %d, want 0", code)
