@@ -11,16 +11,27 @@ import (
 
 // makeRoomLocked is called when the next write would exceed MaxBytes. It
 // reports whether it changed something so that the caller should re-check,
-// or returns the error to give to the appender. Must hold mu; the Block
-// policy releases it while waiting.
+// or returns the error to give to the appender. Must hold mu; it releases it
+// while waiting for space or unlinking.
 func (l *Log) makeRoomLocked(ctx context.Context) (bool, error) {
+	// Acknowledged segments waiting to be unlinked come first.
+	if l.trashBytes > 0 {
+		if len(l.trash) > 0 {
+			l.mu.Unlock()
+			err := l.reclaim()
+			l.mu.Lock()
+			return err == nil, err
+		}
+		// Another goroutine is unlinking them: wait for it.
+		return l.waitSpaceLocked(ctx)
+	}
 	// Acknowledged data in the active segment can be reclaimed by rolling.
 	if act := l.active(); act != nil && len(act.recs) > 0 && act.lastSeq() <= l.cursor {
 		if err := l.rollLocked(); err != nil {
 			l.setErr(err)
 			return false, err
 		}
-		l.deleteAckedLocked()
+		l.advancedLocked()
 		return true, nil
 	}
 	switch l.opts.WhenFull {
@@ -28,21 +39,7 @@ func (l *Log) makeRoomLocked(ctx context.Context) (bool, error) {
 		l.st.RejectedFull++
 		return false, fmt.Errorf("%w: %d of %d bytes used", ErrFull, l.diskBytes, l.opts.MaxBytes)
 	case Block:
-		if !l.spaceWait {
-			l.spaceCh = make(chan struct{})
-			l.spaceWait = true
-		}
-		ch := l.spaceCh
-		l.mu.Unlock()
-		var err error
-		select {
-		case <-ch:
-		case <-l.closedCh:
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
-		l.mu.Lock()
-		return err == nil, err
+		return l.waitSpaceLocked(ctx)
 	default: // DropOldest
 		if len(l.segs) > 1 {
 			if err := l.evictFrontLocked(); err != nil {
@@ -63,37 +60,113 @@ func (l *Log) makeRoomLocked(ctx context.Context) (bool, error) {
 	}
 }
 
-// evictFrontLocked deletes the oldest segment, counting its unacknowledged
-// records as dropped, and moves the cursor past it.
+// waitSpaceLocked waits until space is freed, the log is closed or ctx is
+// done. Must hold mu; releases it while waiting.
+func (l *Log) waitSpaceLocked(ctx context.Context) (bool, error) {
+	if !l.spaceWait {
+		l.spaceCh = make(chan struct{})
+		l.spaceWait = true
+	}
+	ch := l.spaceCh
+	l.mu.Unlock()
+	var err error
+	select {
+	case <-ch:
+	case <-l.closedCh:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	l.mu.Lock()
+	return err == nil, err
+}
+
+// evictFrontLocked deletes the oldest segment and moves the cursor past it.
+// Its records that nobody is sending are dropped and counted; records in
+// flight are counted when their fate is known (acknowledged: sent; the
+// reader rewinds: dropped). The new state is committed to the cursor file
+// (durably) before anything is reported or unlinked, so a crash at any point
+// neither loses nor repeats the count. Must hold mu.
 func (l *Log) evictFrontLocked() error {
 	s := l.segs[0]
-	if err := l.fs.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("wal: evict %s: %w", s.path, err)
-	}
-	var recs, items uint64
+	var recs, items, tailRecs, tailItems uint64
+	var pendRecs, pendItems uint64
 	for _, r := range s.recs {
 		if r.seq <= l.cursor {
 			continue
 		}
-		if _, ok := l.acked[r.seq]; ok {
-			delete(l.acked, r.seq)
+		if a, ok := l.acked[r.seq]; ok {
+			if !a.dropped {
+				tailRecs++
+				tailItems += uint64(a.items)
+			}
 			continue
 		}
-		recs++
-		items += uint64(r.items)
+		tailRecs++
+		tailItems += uint64(r.items)
+		pendRecs++
+		pendItems += uint64(r.items)
+		if _, ok := l.inflight[r.seq]; !ok {
+			recs++
+			items += uint64(r.items)
+		}
 	}
-	l.pendingRecs -= recs
-	l.pendingItems -= items
-	l.st.DroppedBudgetRecords += recs
-	l.st.DroppedBudgetItems += items
+	st := l.cursorStateLocked()
+	st.Acked = max(l.cursor, s.lastSeq(), s.first-1)
+	st.TailRecords -= tailRecs
+	st.TailItems -= tailItems
+
+	apply := func() {
+		for _, r := range s.recs {
+			if r.seq <= l.cursor {
+				continue
+			}
+			delete(l.acked, r.seq)
+			if n, ok := l.inflight[r.seq]; ok {
+				delete(l.inflight, r.seq)
+				l.evictedInFlight[r.seq] = n
+			}
+		}
+		l.cursor = st.Acked
+		l.tailRecs, l.tailItems = st.TailRecords, st.TailItems
+		l.pendingRecs -= pendRecs
+		l.pendingItems -= pendItems
+		l.st.DroppedBudgetRecords += recs
+		l.st.DroppedBudgetItems += items
+		if recs > 0 && l.opts.OnDrop != nil {
+			l.opts.OnDrop(DropReasonBudget, recs, items)
+		}
+	}
+	l.cmu.Lock()
+	var err error
+	if l.cur.f == nil {
+		err = ErrClosed
+	} else {
+		committed := false
+		err = l.cur.writeDurable(st, func() { committed = true; apply() })
+		if committed {
+			// The eviction is committed even if the fsync failed.
+			err = nil
+		}
+	}
+	l.cmu.Unlock()
+	if err != nil {
+		return fmt.Errorf("wal: evict %s: %w", s.path, err)
+	}
 	if recs > 0 {
-		l.drops = append(l.drops, dropEvent{reason: DropReasonBudget, records: recs, items: items})
 		l.logf("wal: budget full, evicted %s with %d unacknowledged records (%d items)", s.path, recs, items)
 	}
-	if last := s.lastSeq(); last > l.cursor {
-		l.cursor = last
+	l.segs[0] = nil
+	l.segs = l.segs[1:]
+	l.retireLocked(s)
+	if rerr := l.fs.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		// Accounted already; the unlink is retried with the trash.
+		l.trash = append(l.trash, s)
+		l.trashBytes += s.size
+		l.setErr(fmt.Errorf("wal: evict %s: %w", s.path, rerr))
+	} else {
+		l.diskBytes -= s.size
 	}
-	l.dropFrontLocked()
 	l.advanceLocked()
+	l.advancedLocked()
 	return nil
 }

@@ -98,8 +98,47 @@ func TestBudgetDropOldestReaderInEvictedSegment(t *testing.T) {
 	require.NoError(t, err)
 	assert.Greater(t, rec.Seq, uint64(2))
 	assert.True(t, payloadOK(rec.Payload))
+	// Record 1 was in flight when its segment was evicted: it is not
+	// counted as dropped while its fate is open (the backend may accept it).
 	st := l.Stats()
-	assert.Equal(t, rec.Seq-1, st.DroppedBudgetRecords)
+	assert.Equal(t, rec.Seq-2, st.DroppedBudgetRecords)
+	// The send failed: the reader rewinds, record 1 is now dropped, once.
+	r.Rewind()
+	assert.Equal(t, rec.Seq-1, l.Stats().DroppedBudgetRecords)
+	r.Rewind()
+	assert.Equal(t, rec.Seq-1, l.Stats().DroppedBudgetRecords)
+}
+
+// TestBudgetEvictedInFlightThenSent: a record evicted while in flight and
+// then accepted by the backend is sent, not dropped (counted once, as sent).
+func TestBudgetEvictedInFlightThenSent(t *testing.T) {
+	var mu sync.Mutex
+	var dropped uint64
+	l := openT(t, t.TempDir(), Options{MaxBytes: 16 << 10, SegmentBytes: 4 << 10, DisableCompression: true, MemoryBytes: -1,
+		OnDrop: func(_ string, recs, _ uint64) { mu.Lock(); dropped += recs; mu.Unlock() }})
+	defer l.Close()
+	ctx := context.Background()
+	for i := uint64(1); i <= 10; i++ {
+		_, err := l.Append(ctx, 1, 1, makePayload(i, 500))
+		require.NoError(t, err)
+	}
+	r := l.NewReader()
+	rec, err := r.Next(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), rec.Seq)
+	for i := uint64(11); i <= 100; i++ {
+		_, err := l.Append(ctx, 1, 1, makePayload(i, 500))
+		require.NoError(t, err)
+	}
+	l.Ack(1) // delivered after all
+	r.Rewind()
+	next, err := r.Next(ctx)
+	require.NoError(t, err)
+	st := l.Stats()
+	assert.Equal(t, next.Seq-2, st.DroppedBudgetRecords, "record 1 is not counted as dropped")
+	mu.Lock()
+	assert.Equal(t, st.DroppedBudgetRecords, dropped)
+	mu.Unlock()
 }
 
 func TestBudgetDropNewest(t *testing.T) {

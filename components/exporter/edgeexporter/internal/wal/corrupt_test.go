@@ -46,9 +46,9 @@ func TestRandomCorruption(t *testing.T) {
 		name := filepath.Base(path)
 		files[name] = b
 		names = append(names, name)
-		res := scanSegment(b, 0, DefaultMaxRecordBytes)
+		res, recs := scanSegment(b, 0, DefaultMaxRecordBytes)
 		require.Empty(t, res.corrupt)
-		for _, r := range res.records {
+		for _, r := range recs {
 			spans = append(spans, span{name, r.h.seq, r.off, r.off + recordHeaderSize + int64(r.h.length)})
 		}
 	}
@@ -177,12 +177,9 @@ func FuzzScanSegment(f *testing.F) {
 	f.Add(seg[:len(seg)-7])
 	f.Add([]byte("OEWAL\x00\x00\x01garbage"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		res := scanSegment(b, 0, 1<<20)
-		if res.badHeader {
-			return
-		}
+		res, recs := scanSegment(b, 0, 1<<20)
 		last := uint64(0)
-		for _, r := range res.records {
+		for _, r := range recs {
 			end := r.off + recordHeaderSize + int64(r.h.length)
 			if end > int64(len(b)) || crc(b[r.off+recordHeaderSize:end]) != r.h.pcrc {
 				t.Fatalf("record with bad payload accepted at %d", r.off)

@@ -17,13 +17,22 @@ const (
 	// cursorFileSizeV1 is the size of the first format (acknowledged
 	// sequence only), still read.
 	cursorFileSizeV1 = 20
-	// cursorFileSize is the size of the current format.
-	cursorFileSize = 44
+	// cursorFileSizeV2 is the size of the second format (one slot with a
+	// watermark, replaced by rename), still read.
+	cursorFileSizeV2 = 44
+	// cursorSlotSize is the encoded size of one slot of the current format.
+	cursorSlotSize = 52
+	// cursorSlotStride separates the two slots: each lives in its own
+	// 512-byte sector so that a torn write damages at most one.
+	cursorSlotStride = 512
+	// cursorFileSize is the size of the current format: two slots.
+	cursorFileSize = cursorSlotStride + cursorSlotSize
 )
 
 var (
 	cursorMagicV1 = [8]byte{'O', 'E', 'C', 'U', 'R', 0, 0, 1}
-	cursorMagic   = [8]byte{'O', 'E', 'C', 'U', 'R', 0, 0, 2}
+	cursorMagicV2 = [8]byte{'O', 'E', 'C', 'U', 'R', 0, 0, 2}
+	cursorMagic   = [8]byte{'O', 'E', 'C', 'U', 'R', 0, 0, 3}
 )
 
 var errCursorCorrupt = errors.New("wal: cursor file corrupt")
@@ -33,33 +42,68 @@ var errCursorCorrupt = errors.New("wal: cursor file corrupt")
 // lets recovery count exactly the items lost to damage it cannot see
 // record by record (a destroyed header, a truncated or deleted segment).
 type cursorState struct {
-	// Acked: every record with seq <= Acked is acknowledged.
+	// Gen orders the writes of the two slots; the valid slot with the
+	// highest generation is the current state.
+	Gen uint64
+	// Acked: every record with seq <= Acked is acknowledged or accounted.
 	Acked uint64
 	// HasWatermark is false for files of the first format.
 	HasWatermark bool
-	// Last is the last sequence appended when the file was written.
+	// Last is the last sequence appended when the slot was written.
 	Last uint64
 	// TailRecords and TailItems count the intact records (and their items)
-	// with Acked < seq <= Last at that time.
+	// with Acked < seq <= Last at that time that are not counted as dropped.
 	TailRecords, TailItems uint64
 }
 
-// Layout (little endian): magic[8] | acked u64 | last u64 | tail records u64 |
+// encodeSlot encodes s as one slot of the current format. Layout (little
+// endian): magic[8] | gen u64 | acked u64 | last u64 | tail records u64 |
 // tail items u64 | CRC32C of the preceding bytes u32.
-func encodeCursor(s cursorState) []byte {
-	b := make([]byte, cursorFileSize)
+func encodeSlot(b []byte, s cursorState) []byte {
+	b = b[:cursorSlotSize]
 	copy(b, cursorMagic[:])
-	binary.LittleEndian.PutUint64(b[8:16], s.Acked)
-	binary.LittleEndian.PutUint64(b[16:24], s.Last)
-	binary.LittleEndian.PutUint64(b[24:32], s.TailRecords)
-	binary.LittleEndian.PutUint64(b[32:40], s.TailItems)
-	binary.LittleEndian.PutUint32(b[40:44], crc(b[:40]))
+	binary.LittleEndian.PutUint64(b[8:16], s.Gen)
+	binary.LittleEndian.PutUint64(b[16:24], s.Acked)
+	binary.LittleEndian.PutUint64(b[24:32], s.Last)
+	binary.LittleEndian.PutUint64(b[32:40], s.TailRecords)
+	binary.LittleEndian.PutUint64(b[40:48], s.TailItems)
+	binary.LittleEndian.PutUint32(b[48:52], crc(b[:48]))
 	return b
 }
 
+func decodeSlot(b []byte) (cursorState, bool) {
+	if len(b) < cursorSlotSize || [8]byte(b[:8]) != cursorMagic ||
+		binary.LittleEndian.Uint32(b[48:52]) != crc(b[:48]) {
+		return cursorState{}, false
+	}
+	return cursorState{
+		Gen:          binary.LittleEndian.Uint64(b[8:16]),
+		Acked:        binary.LittleEndian.Uint64(b[16:24]),
+		HasWatermark: true,
+		Last:         binary.LittleEndian.Uint64(b[24:32]),
+		TailRecords:  binary.LittleEndian.Uint64(b[32:40]),
+		TailItems:    binary.LittleEndian.Uint64(b[40:48]),
+	}, true
+}
+
+// decodeCursor decodes a cursor file of any format: the newest valid slot of
+// the current format, or a file of an earlier format.
 func decodeCursor(b []byte) (cursorState, error) {
+	var best cursorState
+	found := false
+	for _, off := range []int{0, cursorSlotStride} {
+		if len(b) < off+cursorSlotSize {
+			continue
+		}
+		if s, ok := decodeSlot(b[off : off+cursorSlotSize]); ok && (!found || s.Gen > best.Gen) {
+			best, found = s, true
+		}
+	}
+	if found {
+		return best, nil
+	}
 	switch {
-	case len(b) == cursorFileSize && [8]byte(b[:8]) == cursorMagic &&
+	case len(b) == cursorFileSizeV2 && [8]byte(b[:8]) == cursorMagicV2 &&
 		binary.LittleEndian.Uint32(b[40:44]) == crc(b[:40]):
 		return cursorState{
 			Acked:        binary.LittleEndian.Uint64(b[8:16]),
@@ -89,31 +133,129 @@ func readCursor(fsys FS, dir string) (cursorState, error) {
 	return decodeCursor(b[:n])
 }
 
-// writeCursor persists seq atomically: write cursor.tmp, fsync, rename over
-// cursor, fsync the directory.
-func writeCursor(fsys FS, dir string, s cursorState) error {
+// createCursor writes a fresh cursor file atomically (write cursor.tmp with
+// the state in both slots, fsync, rename over cursor, fsync the directory)
+// and returns it opened for in-place updates. The slots get generations 1
+// and 2.
+func createCursor(fsys FS, dir string, s cursorState) (File, error) {
 	tmp := filepath.Join(dir, cursorTmpName)
-	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return fmt.Errorf("wal: create %s: %w", tmp, err)
+		return nil, fmt.Errorf("wal: create %s: %w", tmp, err)
 	}
-	if _, err := f.Write(encodeCursor(s)); err != nil {
+	img := make([]byte, cursorFileSize)
+	s.Gen = 1
+	encodeSlot(img[0:], s)
+	s.Gen++
+	encodeSlot(img[cursorSlotStride:], s)
+	if _, err := f.Write(img); err != nil {
 		_ = f.Close()
-		return fmt.Errorf("wal: write %s: %w", tmp, err)
+		return nil, fmt.Errorf("wal: write %s: %w", tmp, err)
 	}
 	if err := f.Sync(); err != nil {
 		_ = f.Close()
-		return fmt.Errorf("wal: fsync %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("wal: close %s: %w", tmp, err)
+		return nil, fmt.Errorf("wal: fsync %s: %w", tmp, err)
 	}
 	dst := filepath.Join(dir, cursorFileName)
 	if err := fsys.Rename(tmp, dst); err != nil {
-		return fmt.Errorf("wal: rename %s: %w", dst, err)
+		_ = f.Close()
+		return nil, fmt.Errorf("wal: rename %s: %w", dst, err)
 	}
 	if err := fsys.SyncDir(dir); err != nil {
-		return fmt.Errorf("wal: fsync dir %s: %w", dir, err)
+		_ = f.Close()
+		return nil, fmt.Errorf("wal: fsync dir %s: %w", dir, err)
 	}
+	return f, nil
+}
+
+// cursorFile updates the cursor file in place. Slot 0 holds the last
+// durable state: a durable write is one pwrite of slot 0 followed by an
+// fsync. Slot 1 holds plain writes: one pwrite, no fsync, which is enough to
+// survive kill -9 (the page cache outlives the process) but not power loss.
+// Plain writes never touch slot 0, so a torn or lost plain write can never
+// bring back a state older than the last durable one: recovery takes the
+// valid slot with the highest generation. Not goroutine-safe: guarded by
+// Log.cmu.
+type cursorFile struct {
+	fsys FS
+	dir  string
+	f    File
+	gen  uint64 // generation of the last write
+	buf  [cursorSlotSize]byte
+	// last state written, and the acknowledged sequence that is durable
+	// (survives power loss).
+	last         cursorState
+	durableAcked uint64
+	dirty        bool // a plain write since the last fsync
+}
+
+func (c *cursorFile) path() string { return filepath.Join(c.dir, cursorFileName) }
+
+func (c *cursorFile) writeSlot(slot int64, s cursorState) (cursorState, error) {
+	c.gen++
+	s.Gen = c.gen
+	if _, err := c.f.WriteAt(encodeSlot(c.buf[:], s), slot*cursorSlotStride); err != nil {
+		return s, fmt.Errorf("wal: write %s: %w", c.path(), err)
+	}
+	return s, nil
+}
+
+// write persists s with one pwrite of slot 1 (survives kill -9, not power
+// loss).
+func (c *cursorFile) write(s cursorState) error {
+	s, err := c.writeSlot(1, s)
+	if err != nil {
+		return err
+	}
+	c.last, c.dirty = s, true
 	return nil
+}
+
+// writeDurable persists s with one pwrite of slot 0 and an fsync. The pwrite
+// is the commit point for a process crash, so committed (if set) is called
+// right after it, before the fsync: callers report what the new state
+// accounts for (drops) there, so that a kill -9 can neither lose nor repeat
+// the report. An fsync error is returned after committed ran.
+func (c *cursorFile) writeDurable(s cursorState, committed func()) error {
+	s, err := c.writeSlot(0, s)
+	if err != nil {
+		return err
+	}
+	c.last = s
+	if committed != nil {
+		committed()
+	}
+	if err := c.f.Sync(); err != nil {
+		c.dirty = true
+		return fmt.Errorf("wal: fsync %s: %w", c.path(), err)
+	}
+	c.dirty, c.durableAcked = false, s.Acked
+	return nil
+}
+
+// sync fsyncs plain writes made since the last fsync.
+func (c *cursorFile) sync() error {
+	if !c.dirty {
+		return nil
+	}
+	if err := c.f.Sync(); err != nil {
+		return fmt.Errorf("wal: fsync %s: %w", c.path(), err)
+	}
+	c.dirty, c.durableAcked = false, c.last.Acked
+	return nil
+}
+
+// same reports whether s equals the last written state (generation aside).
+func (c *cursorFile) same(s cursorState) bool {
+	s.Gen = c.last.Gen
+	return s == c.last
+}
+
+func (c *cursorFile) close() error {
+	if c.f == nil {
+		return nil
+	}
+	err := c.f.Close()
+	c.f = nil
+	return err
 }

@@ -63,12 +63,29 @@ func (l *Log) NewReader() *Reader {
 
 // Rewind moves the reader back to the first unacknowledged record, so that
 // records that were read but not acknowledged are returned again, in order.
-// Records acknowledged out of order are not returned again.
+// Records acknowledged out of order are not returned again. Records that
+// were read, not acknowledged, and evicted meanwhile (DropOldest) are counted
+// as dropped now: they will not be returned again.
 func (r *Reader) Rewind() {
-	r.l.mu.Lock()
-	r.next = r.l.cursor + 1
+	l := r.l
+	l.mu.Lock()
+	r.next = l.cursor + 1
 	r.gen++
-	r.l.mu.Unlock()
+	clear(l.inflight)
+	var recs, items uint64
+	for seq, n := range l.evictedInFlight {
+		recs++
+		items += uint64(n)
+		delete(l.evictedInFlight, seq)
+	}
+	if recs > 0 {
+		l.st.DroppedBudgetRecords += recs
+		l.st.DroppedBudgetItems += items
+		l.drops = append(l.drops, dropEvent{reason: DropReasonBudget, records: recs, items: items})
+	}
+	drops := l.takeDropsLocked()
+	l.mu.Unlock()
+	l.fireDrops(drops)
 }
 
 // Next returns the next record, blocking until one is available, ctx is done
@@ -112,6 +129,7 @@ func (r *Reader) Next(ctx context.Context) (Record, error) {
 		if p, hit := l.mem.get(m.seq); hit {
 			l.st.MemoryHits++
 			r.next = m.seq + 1
+			l.inflight[m.seq] = m.items
 			l.mu.Unlock()
 			return Record{Seq: m.seq, Kind: m.kind &^ kindCompressed, Items: m.items, Payload: p, Bytes: m.frameSize(), Time: appendTime(s, m)}, nil
 		}
@@ -129,31 +147,64 @@ func (r *Reader) Next(ctx context.Context) (Record, error) {
 				l.setErr(err)
 				return Record{}, err
 			}
-			// Corrupt on disk: count it as lost and treat it as acknowledged.
-			l.st.DroppedCorruptRecords++
-			l.st.DroppedCorruptItems += uint64(m.items)
-			l.drops = append(l.drops, dropEvent{reason: DropReasonCorrupt, records: 1, items: uint64(m.items)})
-			if _, acked := l.acked[m.seq]; !acked {
-				l.acked[m.seq] = struct{}{}
-				l.pendingRecs--
-				l.pendingItems -= uint64(m.items)
-				l.advanceLocked()
-			}
 			l.setErr(err)
+			if cerr := l.dropCorruptLocked(m); cerr != nil {
+				l.mu.Unlock()
+				return Record{}, cerr
+			}
 		}
 		if r.gen == gen && (err == nil || still) {
 			r.next = m.seq + 1
 		}
 		if err == nil && still {
 			l.st.DiskReads++
+			l.inflight[m.seq] = m.items
 		}
-		drops := l.takeDropsLocked()
 		l.mu.Unlock()
-		l.fireDrops(drops)
 		if err == nil && still {
 			return rec, nil
 		}
 	}
+}
+
+// dropCorruptLocked accounts for a record found corrupt on disk: it is
+// counted as dropped and treated as acknowledged. The new state is committed
+// to the cursor file (durably) before the drop is reported, so that the next
+// start does not count it again. Must hold mu.
+func (l *Log) dropCorruptLocked(m recMeta) error {
+	if _, done := l.acked[m.seq]; done || m.seq <= l.cursor {
+		return nil
+	}
+	st := l.cursorStateLocked()
+	st.TailRecords--
+	st.TailItems -= uint64(m.items)
+	apply := func() {
+		l.acked[m.seq] = ackInfo{items: m.items, dropped: true}
+		delete(l.inflight, m.seq)
+		l.tailRecs, l.tailItems = st.TailRecords, st.TailItems
+		l.pendingRecs--
+		l.pendingItems -= uint64(m.items)
+		l.st.DroppedCorruptRecords++
+		l.st.DroppedCorruptItems += uint64(m.items)
+		if l.opts.OnDrop != nil {
+			l.opts.OnDrop(DropReasonCorrupt, 1, uint64(m.items))
+		}
+	}
+	l.cmu.Lock()
+	committed := false
+	var err error
+	if l.cur.f == nil {
+		err = ErrClosed
+	} else {
+		err = l.cur.writeDurable(st, func() { committed = true; apply() })
+	}
+	l.cmu.Unlock()
+	if !committed {
+		return err
+	}
+	l.advanceLocked()
+	l.advancedLocked()
+	return nil
 }
 
 type corruptError struct{ err error }

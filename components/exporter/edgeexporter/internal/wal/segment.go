@@ -4,7 +4,6 @@ package wal // import "github.com/otelcol-edge/otelcol-edge/components/exporter/
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -23,11 +22,18 @@ type segment struct {
 	recs  []recMeta
 	mtime int64 // unix nanos; append time of recovered records
 
-	// w is the append handle of the active segment (nil otherwise). Writes
-	// happen under Log.mu; Sync and Close under Log.syncMu.
-	w       File
-	syncErr error // result of the final sync at close; guarded by syncMu
-	broken  atomic.Bool
+	// w is the append handle. Writes happen under Log.mu while the segment
+	// is active; once sealed (rolled) or removed, the handle is fsynced
+	// and/or closed by syncAll under Log.syncMu.
+	w      File
+	sealed bool // guarded by Log.mu: no more appends
+	broken atomic.Bool
+
+	// Durability, guarded by Log.gc.mu.
+	durable   uint64 // every record with seq <= durable is fsynced
+	dirSynced bool   // the directory entry is durable
+	failErr   error  // an fsync failed: records above durable never become durable
+	gone      bool   // removed from the log (acknowledged or evicted): waiters stop waiting
 }
 
 // recMeta is the in-memory index entry of one record.
@@ -74,29 +80,11 @@ func (s *segment) find(seq uint64) int {
 	return sort.Search(len(s.recs), func(i int) bool { return s.recs[i].seq >= seq })
 }
 
-// readWhole reads an entire file through fsys.
-func readWhole(fsys FS, path string) ([]byte, os.FileInfo, error) {
-	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
-	buf := make([]byte, fi.Size())
-	n, err := f.ReadAt(buf, 0)
-	if n == len(buf) {
-		err = nil
-	}
-	return buf[:n], fi, err
-}
-
 // dirListing is the classified content of a log directory.
 type dirListing struct {
-	segments []uint64 // sorted first sequences
-	ignored  []string
+	segments    []uint64 // sorted first sequences
+	ignored     []string
+	quarantined []string // files set aside by an earlier recovery
 }
 
 func listDir(fsys FS, dir string) (dirListing, error) {
@@ -111,8 +99,11 @@ func listDir(fsys FS, dir string) (dirListing, error) {
 			out.segments = append(out.segments, first)
 			continue
 		}
-		switch name {
-		case lockFileName, cursorFileName, cursorTmpName:
+		switch {
+		case name == lockFileName, name == cursorFileName, name == cursorTmpName:
+			continue
+		case strings.HasSuffix(name, quarantineSuffix):
+			out.quarantined = append(out.quarantined, name)
 			continue
 		}
 		out.ignored = append(out.ignored, name)

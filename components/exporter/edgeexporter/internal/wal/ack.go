@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package wal // import "github.com/otelcol-edge/otelcol-edge/components/exporter/edgeexporter/internal/wal"
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+)
+
+// Ack acknowledges records (delivered). Acks may arrive out of order; the
+// cursor advances over the contiguous acknowledged prefix and is written to
+// the cursor file at once (one pwrite, no fsync), so that a process crash
+// re-delivers at most the records that were in flight. Segments whose records
+// are all acknowledged are unlinked in the background once a durable cursor
+// covers them. Acks for unknown, evicted or already acknowledged sequences
+// are ignored.
+func (l *Log) Ack(seqs ...uint64) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	before := l.cursor
+	for _, seq := range seqs {
+		l.ackLocked(seq)
+	}
+	if l.cursor == before {
+		l.mu.Unlock()
+		return
+	}
+	l.advancedLocked()
+	hasTrash := len(l.trash) > 0
+	l.writeCursorUnlock()
+	if hasTrash {
+		l.kickBackground()
+	}
+}
+
+// ackLocked marks one record acknowledged and advances the cursor. Must hold
+// mu.
+func (l *Log) ackLocked(seq uint64) {
+	if _, ok := l.evictedInFlight[seq]; ok {
+		// Its segment was evicted while it was in flight: it was delivered
+		// after all, and is neither pending nor dropped.
+		delete(l.evictedInFlight, seq)
+		return
+	}
+	if seq <= l.cursor || seq >= l.nextSeq {
+		return
+	}
+	if _, dup := l.acked[seq]; dup {
+		return
+	}
+	s, i, ok := l.locateLocked(seq)
+	if !ok || s.recs[i].seq != seq {
+		return
+	}
+	delete(l.inflight, seq)
+	l.acked[seq] = ackInfo{items: s.recs[i].items}
+	l.pendingRecs--
+	l.pendingItems -= uint64(s.recs[i].items)
+	l.advanceLocked()
+}
+
+// locateLocked finds the first record with sequence >= seq.
+func (l *Log) locateLocked(seq uint64) (*segment, int, bool) {
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].first > seq }) - 1
+	if i < 0 {
+		i = 0
+	}
+	for ; i < len(l.segs); i++ {
+		s := l.segs[i]
+		if j := s.find(seq); j < len(s.recs) {
+			return s, j, true
+		}
+	}
+	return nil, 0, false
+}
+
+// advanceLocked moves the cursor over acknowledged (or accounted) records.
+func (l *Log) advanceLocked() {
+	for {
+		s, j, ok := l.locateLocked(l.cursor + 1)
+		if !ok {
+			break
+		}
+		seq := s.recs[j].seq
+		a, done := l.acked[seq]
+		if !done {
+			break
+		}
+		delete(l.acked, seq)
+		if !a.dropped {
+			l.tailRecs--
+			l.tailItems -= uint64(a.items)
+		}
+		l.cursor = seq
+	}
+}
+
+// advancedLocked follows a cursor move: frees memory and moves fully
+// acknowledged segments (except the active one) to the trash.
+func (l *Log) advancedLocked() {
+	l.mem.dropThrough(l.cursor)
+	for len(l.segs) > 1 {
+		s := l.segs[0]
+		if len(s.recs) > 0 && s.lastSeq() > l.cursor {
+			break
+		}
+		l.segs[0] = nil
+		l.segs = l.segs[1:]
+		l.retireLocked(s)
+		l.trash = append(l.trash, s)
+		l.trashBytes += s.size
+	}
+}
+
+// cursorStateLocked is the state the cursor file should hold now. Must hold
+// mu.
+func (l *Log) cursorStateLocked() cursorState {
+	return cursorState{
+		Acked: l.cursor, HasWatermark: true, Last: l.nextSeq - 1,
+		TailRecords: l.tailRecs, TailItems: l.tailItems,
+	}
+}
+
+// writeCursorUnlock writes the current state to the cursor file (plain
+// write) and releases mu. Writes stay in order: cmu is taken before mu is
+// released.
+func (l *Log) writeCursorUnlock() {
+	st := l.cursorStateLocked()
+	l.cmu.Lock()
+	l.mu.Unlock()
+	if l.cur.f != nil && !l.cur.same(st) {
+		if err := l.cur.write(st); err != nil {
+			l.setErr(err)
+		}
+	}
+	l.cmu.Unlock()
+}
+
+// persistCursor refreshes the cursor file's watermark (plain write).
+func (l *Log) persistCursor() {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	l.writeCursorUnlock()
+}
+
+// reclaim unlinks the segments in the trash: first it makes sure that a
+// durable cursor covers them (so that neither a crash nor power loss can
+// make recovery count their delivered records as lost), then unlinks them
+// without holding mu.
+func (l *Log) reclaim() error {
+	l.mu.Lock()
+	if len(l.trash) == 0 {
+		l.mu.Unlock()
+		return nil
+	}
+	batch := l.trash
+	l.trash = nil
+	var need uint64
+	for _, s := range batch {
+		need = max(need, s.lastSeq(), s.first)
+	}
+	st := l.cursorStateLocked()
+	l.cmu.Lock()
+	l.mu.Unlock()
+	var err error
+	if l.cur.f == nil {
+		err = ErrClosed
+	} else if l.cur.durableAcked < need {
+		err = l.cur.writeDurable(st, nil)
+	}
+	l.cmu.Unlock()
+
+	var freed int64
+	var failed []*segment
+	for _, s := range batch {
+		if err != nil {
+			failed = append(failed, s)
+			continue
+		}
+		if rerr := l.fs.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			rerr = fmt.Errorf("wal: remove %s: %w", s.path, rerr)
+			l.setErr(rerr)
+			if err == nil {
+				err = rerr
+			}
+			failed = append(failed, s)
+			continue
+		}
+		freed += s.size
+	}
+	l.mu.Lock()
+	l.diskBytes -= freed
+	l.trashBytes -= freed
+	l.trash = append(failed, l.trash...)
+	if freed > 0 {
+		l.notifySpaceLocked()
+	}
+	l.mu.Unlock()
+	return err
+}
+
+func (l *Log) notifySpaceLocked() {
+	if l.spaceWait {
+		close(l.spaceCh)
+		l.spaceWait = false
+	}
+}

@@ -1,0 +1,441 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package wal // import "github.com/otelcol-edge/otelcol-edge/components/exporter/edgeexporter/internal/wal"
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// quarantineSuffix marks a file named like a segment that recovery set aside
+// because it held no record.
+const quarantineSuffix = ".corrupt"
+
+// recoveredCursor is the cursor as found on disk.
+type recoveredCursor struct {
+	cs         cursorState
+	have       bool // a valid cursor file was read
+	current    bool // it is of the current (two-slot) format
+	watermark  bool // it carries a watermark
+	countFrom  uint64
+	recordwise func(seq uint64) bool // losses of seq are counted record by record
+}
+
+// scannedSegment is one segment file as found by recovery.
+type scannedSegment struct {
+	seg *segment
+	res scanResult
+}
+
+// recover rebuilds the in-memory state from the directory in separate steps:
+// read the cursor, scan the segments, count what was lost, commit the counts
+// to the cursor file (and only then report them), delete what is no longer
+// needed, and open the tail for appending. Deleting after the commit means a
+// crash during recovery can neither lose a count nor repeat it.
+func (l *Log) recover() error {
+	rec := &l.recovery
+	listing, err := listDir(l.fs, l.dir)
+	if err != nil {
+		return fmt.Errorf("wal: read directory %s: %w", l.dir, err)
+	}
+	for _, name := range listing.ignored {
+		l.note(rec, "ignoring unknown file %s", name)
+	}
+	for _, name := range listing.quarantined {
+		l.note(rec, "file %s was set aside by an earlier recovery; delete it once inspected", name)
+	}
+	_ = l.fs.Remove(filepath.Join(l.dir, cursorTmpName))
+
+	rc, err := l.readCursorStep()
+	if err != nil {
+		return err
+	}
+	scanned, unreadable, err := l.scanStep(listing, rc)
+	if err != nil {
+		return err
+	}
+	l.countLossesStep(rc, scanned)
+	l.buildStateStep(rc, scanned, unreadable)
+	if err := l.commitCursorStep(rc); err != nil {
+		return err
+	}
+	l.deleteStep(scanned)
+	return l.openTailStep(scanned)
+}
+
+func (l *Log) note(r *Recovery, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	r.Notes = append(r.Notes, msg)
+	l.logf("wal recovery: %s", msg)
+}
+
+// readCursorStep reads the cursor file. A missing or corrupt file is not an
+// error: every record is then treated as unacknowledged.
+func (l *Log) readCursorStep() (recoveredCursor, error) {
+	rec := &l.recovery
+	cs, err := readCursor(l.fs, l.dir)
+	rc := recoveredCursor{cs: cs, have: err == nil}
+	switch {
+	case err == nil:
+		rc.current = cs.Gen > 0
+		rc.watermark = cs.HasWatermark
+	case errors.Is(err, os.ErrNotExist):
+		rc.cs = cursorState{}
+	case errors.Is(err, errCursorCorrupt):
+		rec.CursorRebuilt = true
+		rc.cs = cursorState{}
+		l.note(rec, "cursor file corrupt; treating all records as unacknowledged")
+	default:
+		return rc, fmt.Errorf("wal: read cursor in %s: %w", l.dir, err)
+	}
+	// At and below countFrom, losses are counted from the watermark (exactly,
+	// in aggregate); above it, record by record.
+	rc.countFrom = rc.cs.Acked
+	if rc.watermark {
+		rc.countFrom = max(rc.cs.Acked, rc.cs.Last)
+	}
+	rc.recordwise = func(seq uint64) bool { return !rc.have || seq > rc.countFrom }
+	return rc, nil
+}
+
+// maxSegmentFile is the largest size a segment written by the log can have:
+// files named like segments that are larger are set aside unscanned.
+func (l *Log) maxSegmentFile() int64 {
+	return max(int64(MaxSegmentBytes), segmentHeaderSize+recordHeaderSize+int64(l.opts.MaxRecordBytes))
+}
+
+// scanStep scans every segment file through a bounded window, building the
+// record index. Files that hold no record (garbage, planted or destroyed)
+// are set aside. Files that cannot be read are left in place; their names
+// and sizes are returned so that no new segment reuses their sequences.
+func (l *Log) scanStep(listing dirListing, rc recoveredCursor) ([]scannedSegment, map[uint64]int64, error) {
+	unreadable := map[uint64]int64{}
+	rec := &l.recovery
+	if !rc.have && len(listing.segments) > 0 && !rec.CursorRebuilt {
+		rec.CursorRebuilt = true
+		l.note(rec, "cursor file missing; treating all records as unacknowledged")
+	}
+	buf := make([]byte, scanWindow)
+	var out []scannedSegment
+	var lastSeq uint64
+	for _, first := range listing.segments {
+		path := l.segPath(first)
+		f, err := l.fs.OpenFile(path, os.O_RDONLY, 0)
+		var fi os.FileInfo
+		if err == nil {
+			fi, err = f.Stat()
+		}
+		if err != nil {
+			if f != nil {
+				_ = f.Close()
+			}
+			if errors.Is(err, os.ErrPermission) {
+				return nil, nil, fmt.Errorf("wal: read segment %s: %w", path, err)
+			}
+			l.note(rec, "skipping unreadable segment %s: %v", path, err)
+			unreadable[first] = 0
+			continue
+		}
+		size := fi.Size()
+		rec.Segments++
+		if size > l.maxSegmentFile() {
+			_ = f.Close()
+			l.setAside(path, size, "larger than any segment")
+			continue
+		}
+		seg := &segment{first: first, path: path, size: size, mtime: fi.ModTime().UnixNano()}
+		res, err := scan(f, size, first, lastSeq, l.opts.MaxRecordBytes, buf, func(off int64, h recordHeader, ok bool) {
+			if ok {
+				seg.recs = append(seg.recs, recMeta{seq: h.seq, off: off, length: h.length, items: h.items, kind: h.kind})
+			}
+		})
+		_ = f.Close()
+		if err != nil {
+			if errors.Is(err, os.ErrPermission) {
+				return nil, nil, fmt.Errorf("wal: read segment %s: %w", path, err)
+			}
+			l.note(rec, "skipping unreadable segment %s: %v", path, err)
+			unreadable[first] = size
+			continue
+		}
+		if res.badHeader && res.records == 0 && len(res.corrupt) == 0 && res.torn == nil {
+			if size > 0 {
+				l.setAside(path, size, "no valid header and no record")
+			} else if err := l.fs.Remove(path); err != nil {
+				l.note(rec, "cannot remove empty %s: %v", path, err)
+			}
+			continue
+		}
+		if res.badHeader {
+			rec.CorruptSegments++
+			l.note(rec, "segment %s has a damaged header; %d records recovered behind it", path, res.records)
+		}
+		lastSeq = res.lastSeq
+		out = append(out, scannedSegment{seg: seg, res: res})
+	}
+	return out, unreadable, nil
+}
+
+// setAside renames a file that cannot be a segment so that it is kept for
+// inspection but never read again; one set-aside file is kept at most.
+func (l *Log) setAside(path string, size int64, why string) {
+	rec := &l.recovery
+	rec.CorruptSegments++
+	rec.CorruptBytes += size
+	if ents, err := listDir(l.fs, l.dir); err == nil {
+		for _, q := range ents.quarantined {
+			_ = l.fs.Remove(filepath.Join(l.dir, q))
+		}
+	}
+	dst := path + quarantineSuffix
+	if err := l.fs.Rename(path, dst); err != nil {
+		l.note(rec, "cannot set aside %s: %v; removing it", path, err)
+		_ = l.fs.Remove(path)
+		return
+	}
+	rec.SetAside = append(rec.SetAside, dst)
+	l.note(rec, "set aside %s (%d bytes): %s", dst, size, why)
+}
+
+// countLossesStep counts the records lost to damage: record by record above
+// the cursor's watermark (a corrupt payload behind an intact header, a gap in
+// the sequences, a torn last record), and in aggregate below it (the
+// watermark says how many intact records and items were there).
+func (l *Log) countLossesStep(rc recoveredCursor, scanned []scannedSegment) {
+	rec := &l.recovery
+	var expected uint64
+	countGap := func(from, to uint64) { // seqs in [from, to) are missing
+		if rc.have && from <= rc.countFrom {
+			from = rc.countFrom + 1
+		}
+		if to > from {
+			rec.CorruptRecords += to - from
+		}
+	}
+	countCorrupt := func(h recordHeader) {
+		countGap(expected, h.seq)
+		if rc.recordwise(h.seq) {
+			rec.CorruptRecords++
+			rec.CorruptItems += uint64(h.items)
+		}
+		expected = h.seq + 1
+	}
+	for i, sc := range scanned {
+		seg, res := sc.seg, sc.res
+		if i == 0 || expected == 0 {
+			expected = seg.first
+		} else if seg.first > expected {
+			countGap(expected, seg.first)
+			expected = seg.first
+		}
+		ci := 0
+		for _, r := range seg.recs {
+			for ci < len(res.corrupt) && res.corrupt[ci].h.seq < r.seq {
+				countCorrupt(res.corrupt[ci].h)
+				ci++
+			}
+			countGap(expected, r.seq)
+			expected = r.seq + 1
+		}
+		for ; ci < len(res.corrupt); ci++ {
+			countCorrupt(res.corrupt[ci].h)
+		}
+		rec.Records += uint64(len(seg.recs))
+		rec.CorruptBytes += res.corruptBytes
+		if t := res.torn; t != nil {
+			// A torn record is cut away and its sequence is not reused: it
+			// is counted here once and falls under the watermark after.
+			countGap(expected, t.seq)
+			if rc.recordwise(t.seq) {
+				rec.CorruptRecords++
+				rec.CorruptItems += uint64(t.items)
+			}
+			expected = t.seq + 1
+		}
+		if res.tailBytes > 0 {
+			rec.TruncatedBytes += res.tailBytes
+			l.note(rec, "%d unreadable bytes at the end of %s", res.tailBytes, seg.path)
+		}
+	}
+	if rc.watermark {
+		// Everything the watermark says was intact beyond the cursor and is
+		// no longer intact is lost: damaged headers, truncated or deleted
+		// segments, damaged payloads alike.
+		var recs, items uint64
+		for _, sc := range scanned {
+			for _, r := range sc.seg.recs {
+				if r.seq > rc.cs.Acked && r.seq <= rc.cs.Last {
+					recs++
+					items += uint64(r.items)
+				}
+			}
+		}
+		if rc.cs.TailRecords > recs {
+			rec.CorruptRecords += rc.cs.TailRecords - recs
+		}
+		if rc.cs.TailItems > items {
+			rec.CorruptItems += rc.cs.TailItems - items
+		}
+	}
+}
+
+// buildStateStep sets the cursor, the next sequence and the counters from
+// what was scanned.
+func (l *Log) buildStateStep(rc recoveredCursor, scanned []scannedSegment, unreadable map[uint64]int64) {
+	rec := &l.recovery
+	cursor := rc.cs.Acked
+	if !rc.have {
+		cursor = 0
+		if len(scanned) > 0 {
+			cursor = scanned[0].seg.first - 1
+		}
+	}
+	next := cursor + 1
+	for _, sc := range scanned {
+		next = max(next, sc.seg.first, sc.res.lastSeq+1)
+		if sc.res.torn != nil {
+			next = max(next, sc.res.torn.seq+1)
+		}
+	}
+	for first, size := range unreadable {
+		// Never reuse a sequence that a file left in place may hold.
+		next = max(next, first+uint64(size/recordHeaderSize)+1)
+	}
+	if rc.watermark {
+		next = max(next, rc.cs.Last+1)
+	}
+	l.cursor = cursor
+	l.nextSeq = next
+	for _, sc := range scanned {
+		s := sc.seg
+		s.durable, s.dirSynced = s.lastSeq(), true
+		for _, r := range s.recs {
+			if r.seq > cursor {
+				l.pendingRecs++
+				l.pendingItems += uint64(r.items)
+			}
+		}
+	}
+	l.tailRecs, l.tailItems = l.pendingRecs, l.pendingItems
+	rec.PendingRecords, rec.PendingItems = l.pendingRecs, l.pendingItems
+	l.st.DroppedCorruptRecords = rec.CorruptRecords
+	l.st.DroppedCorruptItems = rec.CorruptItems
+	for _, sc := range scanned {
+		l.segs = append(l.segs, sc.seg)
+	}
+}
+
+// commitCursorStep writes the recovered state (cursor, and a watermark that
+// no longer includes what was just counted) durably, and only then reports
+// the losses: a crash before the commit counts them again at the next start,
+// never twice.
+func (l *Log) commitCursorStep(rc recoveredCursor) error {
+	rec := &l.recovery
+	st := l.cursorStateLocked()
+	report := func() {
+		if rec.CorruptRecords > 0 || rec.CorruptItems > 0 {
+			if l.opts.OnDrop != nil {
+				l.opts.OnDrop(DropReasonCorrupt, rec.CorruptRecords, rec.CorruptItems)
+			}
+		}
+	}
+	if rc.have && rc.current {
+		f, err := l.fs.OpenFile(filepath.Join(l.dir, cursorFileName), os.O_RDWR, 0o600)
+		if err == nil {
+			l.cur.f, l.cur.gen = f, rc.cs.Gen
+			l.cur.last, l.cur.durableAcked = rc.cs, rc.cs.Acked
+			if l.cur.same(st) {
+				return nil
+			}
+			if err := l.cur.writeDurable(st, report); err != nil {
+				return err
+			}
+			return nil
+		}
+		if errors.Is(err, os.ErrPermission) {
+			return fmt.Errorf("wal: open cursor in %s: %w", l.dir, err)
+		}
+		l.note(rec, "cannot reopen the cursor file (%v); writing a new one", err)
+	}
+	f, err := createCursor(l.fs, l.dir, st)
+	if err != nil {
+		return err
+	}
+	report()
+	st.Gen = 2
+	l.cur.f, l.cur.gen, l.cur.last, l.cur.durableAcked = f, st.Gen, st, st.Acked
+	return nil
+}
+
+// deleteStep removes segments that hold nothing to deliver (all acknowledged,
+// or nothing intact), except the last one.
+func (l *Log) deleteStep(scanned []scannedSegment) {
+	rec := &l.recovery
+	kept := l.segs[:0]
+	for i, s := range l.segs {
+		if i < len(l.segs)-1 && (len(s.recs) == 0 || s.lastSeq() <= l.cursor) {
+			if err := l.fs.Remove(s.path); err == nil || errors.Is(err, os.ErrNotExist) {
+				continue
+			} else {
+				l.note(rec, "cannot remove %s: %v", s.path, err)
+			}
+		}
+		kept = append(kept, s)
+	}
+	l.segs = kept
+	for _, s := range l.segs {
+		l.diskBytes += s.size
+	}
+	_ = scanned
+}
+
+// openTailStep reopens the last segment for appending when it continues the
+// sequence cleanly; otherwise (a cut tail, a damaged header, a gap) it is
+// kept as it is and a new segment is started.
+func (l *Log) openTailStep(scanned []scannedSegment) error {
+	rec := &l.recovery
+	byPath := map[string]scanResult{}
+	for _, sc := range scanned {
+		byPath[sc.seg.path] = sc.res
+	}
+	if n := len(l.segs); n > 0 {
+		s := l.segs[n-1]
+		res := byPath[s.path]
+		clean := !res.badHeader && res.tailBytes == 0 && res.torn == nil && len(res.corrupt) == 0 &&
+			(len(s.recs) > 0 && s.lastSeq()+1 == l.nextSeq || len(s.recs) == 0 && s.first == l.nextSeq)
+		if res.tailBytes > 0 || res.torn != nil {
+			// Cut the unreadable tail so that the file holds whole records.
+			if f, err := l.fs.OpenFile(s.path, os.O_WRONLY, 0o600); err == nil {
+				if err := f.Truncate(res.goodEnd); err == nil {
+					l.diskBytes -= s.size - res.goodEnd
+					s.size = res.goodEnd
+				} else {
+					l.note(rec, "cannot truncate %s: %v", s.path, err)
+				}
+				_ = f.Close()
+			}
+		}
+		if clean {
+			f, err := l.fs.OpenFile(s.path, os.O_WRONLY|os.O_APPEND, 0o600)
+			if err != nil {
+				if errors.Is(err, os.ErrPermission) {
+					return fmt.Errorf("wal: open segment %s: %w", s.path, err)
+				}
+				l.note(rec, "cannot reopen %s for appending: %v", s.path, err)
+			} else {
+				s.w = f
+				return nil
+			}
+		}
+		s.sealed = true
+	}
+	if err := l.rollLocked(); err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return err
+		}
+		l.note(rec, "cannot create segment: %v", err)
+	}
+	return nil
+}
