@@ -159,3 +159,77 @@ func TestFaultRollFailure(t *testing.T) {
 	defer l.Close()
 	checkDelivery(t, readAll(t, l.NewReader(), 20*time.Millisecond), want, nil)
 }
+
+// TestFaultFsyncFailsEveryCoveredWaiter: under FsyncAlways, a failed fsync
+// fails every append whose record it covered, also those that were waiting
+// for it and those written to the same file after it (the page cache may
+// have dropped dirty pages: a later successful fsync of that file proves
+// nothing). The log continues in a new segment.
+func TestFaultFsyncFailsEveryCoveredWaiter(t *testing.T) {
+	dir := t.TempDir()
+	ffs := &faultFS{}
+	l := openT(t, dir, Options{FS: ffs, Fsync: FsyncAlways, CursorSyncInterval: time.Hour})
+	defer l.Close()
+	ctx := context.Background()
+	_, err := l.Append(ctx, 1, 1, makePayload(1, 300))
+	require.NoError(t, err)
+
+	// The next fsync blocks until more appenders have written and are
+	// waiting, then fails.
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	ffs.set(func(f *faultFS) {
+		f.failSyncs, f.syncErr = 1, syscall.EIO
+		f.onSync = func() {
+			select {
+			case entered <- struct{}{}:
+				<-release
+			default:
+			}
+		}
+	})
+	const n = 6
+	errs := make(chan error, n)
+	go func() { _, err := l.Append(ctx, 1, 1, makePayload(2, 300)); errs <- err }()
+	<-entered // the leader is in the failing fsync
+	ffs.set(func(f *faultFS) { f.onSync = nil })
+	for i := 0; i < n-1; i++ {
+		id := uint64(3 + i)
+		go func() { _, err := l.Append(ctx, 1, 1, makePayload(id, 300)); errs <- err }()
+	}
+	require.Eventually(t, func() bool { return l.Stats().LastSeq == n+1 }, 5*time.Second, time.Millisecond)
+	close(release)
+	for i := 0; i < n; i++ {
+		select {
+		case err := <-errs:
+			require.ErrorIs(t, err, syscall.EIO, "an append covered by the failed fsync returned %v", err)
+		case <-time.After(5 * time.Second):
+			t.Fatal("append did not return")
+		}
+	}
+	segs := l.Stats().Segments
+	_, err = l.Append(ctx, 1, 1, makePayload(100, 300))
+	require.NoError(t, err, "the log continues in a new segment")
+	assert.Greater(t, l.Stats().Segments, segs)
+}
+
+// TestFaultDirSyncIsAnError: under FsyncAlways a failed directory fsync of a
+// new segment fails the appends into it (their file may vanish on power
+// loss), instead of only being logged.
+func TestFaultDirSyncIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	ffs := &faultFS{}
+	l := openT(t, dir, Options{FS: ffs, Fsync: FsyncAlways, SegmentBytes: 2 << 10, DisableCompression: true, CursorSyncInterval: time.Hour})
+	defer l.Close()
+	ctx := context.Background()
+	for i := uint64(1); i <= 3; i++ {
+		_, err := l.Append(ctx, 1, 1, makePayload(i, 600))
+		require.NoError(t, err)
+	}
+	ffs.set(func(f *faultFS) { f.failDirSyncs = 1 })
+	_, err := l.Append(ctx, 1, 1, makePayload(4, 600)) // rolls: new segment
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "fsync dir")
+	_, err = l.Append(ctx, 1, 1, makePayload(5, 600))
+	require.NoError(t, err, "the next segment's directory entry is synced")
+}

@@ -122,6 +122,16 @@ type faultFS struct {
 	failTruncate int
 	failSyncs    int
 	syncErr      error
+	failDirSyncs int
+	// onSync, if set, runs at the start of every segment fsync.
+	onSync func()
+}
+
+func (f *faultFS) SyncDir(name string) error {
+	if f.take(&f.failDirSyncs) {
+		return syscall.EIO
+	}
+	return f.OSFS.SyncDir(name)
 }
 
 func (f *faultFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
@@ -168,6 +178,12 @@ func (f *faultFile) Write(p []byte) (int, error) {
 }
 
 func (f *faultFile) Sync() error {
+	f.fs.mu.Lock()
+	hook := f.fs.onSync
+	f.fs.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	if f.fs.take(&f.fs.failSyncs) {
 		f.fs.mu.Lock()
 		defer f.fs.mu.Unlock()

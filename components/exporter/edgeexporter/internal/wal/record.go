@@ -104,4 +104,3 @@ func decodeRecord(b []byte, maxLen int) (recordHeader, []byte, int, error) {
 	}
 	return h, p, n, nil
 }
-
