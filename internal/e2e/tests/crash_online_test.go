@@ -203,9 +203,10 @@ type lifeStats struct {
 // #2 900ms after the cursor file was last written (the most acknowledged
 // records not yet in a cursor persisted once a second show as duplicates).
 // Then it drains and stops cleanly, and, by span ID: every span the
-// collector acknowledged reached the backend, duplicates are at most kills x
-// max_in_flight x batch_max_items (the requests that can be in flight when
-// the process dies, read from the config the test writes), and no life
+// collector acknowledged reached the backend; duplicates are at most kills x
+// max_in_flight x batch_max_items in total and max_in_flight x
+// batch_max_items after each kill (the requests that can be in flight when
+// the process dies; both read from the config the test writes); and no life
 // counted anything as corrupt (items_dropped{reason="corrupt"} scraped before
 // each kill and at the end, and each start's recovery line in the log, which
 // the scrape before a kill cannot miss).
@@ -399,6 +400,10 @@ func TestKill9WhileOnline(t *testing.T) {
 		r := l.recovery
 		t.Logf("life %d: corrupt metric %v, recovery repaired=%v corrupt_records=%d corrupt_items=%d, %d corrupt drop warnings, %d duplicates arrived during it (replay after the previous kill); ended by %s",
 			i+1, l.corruptMetric, r.repaired, r.corruptRecords, r.corruptItems, len(r.dropCorrupt), l.dupsAtEnd-prevDups, l.end)
+		if i > 0 && l.dupsAtEnd-prevDups > maxInFlight*batchMaxItems {
+			t.Errorf("%d duplicate spans arrived in life %d, after kill -9 #%d: more than the requests one crash can leave in flight (max_in_flight %d x batch_max_items %d = %d)",
+				l.dupsAtEnd-prevDups, i+1, i, maxInFlight, batchMaxItems, maxInFlight*batchMaxItems)
+		}
 		prevDups = l.dupsAtEnd
 		if l.corruptMetric > 0 {
 			corruptMetric += l.corruptMetric
