@@ -43,6 +43,11 @@ type sendError struct {
 	// "received message larger than max", HTTP 413). Sending it again as is
 	// would fail forever and hold up everything behind it.
 	tooLarge bool
+	// serverError: a live backend answered with an internal error (gRPC
+	// Internal or Unknown, HTTP 500). Retryable, but a record that gets this
+	// answer every time is poison (retry.max_attempts_per_record). Outages
+	// (connection errors, timeouts, Unavailable, 502/503/504...) never set it.
+	serverError bool
 }
 
 func (e *sendError) Error() string { return e.err.Error() }
@@ -157,9 +162,13 @@ func classifyGRPC(err error) *sendError {
 		return &sendError{err: err, tooLarge: true}
 	}
 	switch st.Code() {
+	case codes.Internal, codes.Unknown:
+		// The backend failed on this request: retried, up to
+		// retry.max_attempts_per_record for a record sent alone.
+		return &sendError{err: err, serverError: true}
 	case codes.Canceled, codes.DeadlineExceeded, codes.Aborted, codes.OutOfRange,
 		codes.Unavailable, codes.DataLoss, codes.ResourceExhausted,
-		codes.Unauthenticated, codes.PermissionDenied, codes.Internal, codes.Unknown:
+		codes.Unauthenticated, codes.PermissionDenied:
 		return retryable(err)
 	default:
 		// InvalidArgument, NotFound, AlreadyExists, FailedPrecondition,
@@ -231,17 +240,24 @@ func (c *httpClient) export(ctx context.Context, kind uint8, body []byte) (expor
 		return parseResponse(kind, respBody), nil
 	}
 	herr := fmt.Errorf("HTTP %d from %s: %s", resp.StatusCode, c.baseURL+path, strings.TrimSpace(string(truncate(respBody, 256))))
-	if resp.StatusCode == http.StatusRequestEntityTooLarge {
-		return exportResult{}, &sendError{err: herr, tooLarge: true}
-	}
-	switch resp.StatusCode {
+	return exportResult{}, classifyHTTP(resp.StatusCode, herr, resp.Header.Get("Retry-After"))
+}
+
+// classifyHTTP decides what a non-2xx answer means, as classifyGRPC does.
+func classifyHTTP(code int, err error, retryAfter string) *sendError {
+	switch code {
+	case http.StatusRequestEntityTooLarge:
+		return &sendError{err: err, tooLarge: true}
 	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout,
 		http.StatusRequestTimeout, http.StatusUnauthorized, http.StatusForbidden, http.StatusInternalServerError:
-		se := retryable(herr)
-		se.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"))
-		return exportResult{}, se
+		se := retryable(err)
+		se.retryAfter = parseRetryAfter(retryAfter)
+		// 500: the backend answered and failed on this request; the others
+		// say it is down, overloaded or not authorised: an outage.
+		se.serverError = code == http.StatusInternalServerError
+		return se
 	default:
-		return exportResult{}, permanentError(herr)
+		return permanentError(err)
 	}
 }
 

@@ -79,8 +79,9 @@ type Config struct {
 	// Sending configures batching, concurrency and replay.
 	Sending SendingConfig `mapstructure:"sending"`
 
-	// Retry configures the backoff after retryable failures. Data is never
-	// dropped because retries ran out.
+	// Retry configures the backoff after retryable failures. An outage never
+	// makes data expire; only a record a live backend keeps failing on with a
+	// server error is given up (see RetryConfig.MaxAttemptsPerRecord).
 	Retry RetryConfig `mapstructure:"retry"`
 }
 
@@ -92,7 +93,10 @@ type BufferConfig struct {
 	// cannot share it.
 	Directory string `mapstructure:"directory"`
 
-	// MaxDiskBytes is a hard limit for the log's segment files. 0 means no limit.
+	// MaxDiskBytes is the disk budget of the instance: the log's segment files
+	// get MaxDiskBytes minus DeadLetterMaxBytes, the dead-letter files the rest.
+	// Default 1 GiB. 0 means no limit for the log (the disk may fill up: appends
+	// then fail with I/O errors instead of evicting old data).
 	MaxDiskBytes int64 `mapstructure:"max_disk_bytes"`
 
 	// SegmentBytes is the size at which a segment file is closed and a new one
@@ -123,9 +127,36 @@ type BufferConfig struct {
 	// 0 (default) never drops data for age.
 	MaxAge time.Duration `mapstructure:"max_age"`
 
-	// DeadLetterMaxBytes bounds the dead-letter file that keeps data the backend
-	// rejected permanently. 0 disables keeping it (the items are still counted).
+	// DeadLetterMaxBytes bounds the dead-letter files (OTLP JSON lines, one file
+	// per signal) that keep data the backend rejected permanently or that was
+	// given up as poison. It is part of MaxDiskBytes and at most a quarter of
+	// it. When not set: 64 MiB, or MaxDiskBytes/16 when that is smaller. 0
+	// disables keeping them (the items are still counted).
 	DeadLetterMaxBytes int64 `mapstructure:"dead_letter_max_bytes"`
+}
+
+var _ confmap.Unmarshaler = (*BufferConfig)(nil)
+
+// Unmarshal scales the default of dead_letter_max_bytes to a small
+// max_disk_bytes (a sixteenth of it, as 64 MiB is of the 1 GiB default), so
+// setting only the budget never makes the config invalid.
+func (b *BufferConfig) Unmarshal(conf *confmap.Conf) error {
+	if err := conf.Unmarshal(b); err != nil {
+		return err
+	}
+	if !conf.IsSet("dead_letter_max_bytes") && b.MaxDiskBytes > 0 {
+		b.DeadLetterMaxBytes = min(b.DeadLetterMaxBytes, b.MaxDiskBytes/16)
+	}
+	return nil
+}
+
+// logMaxBytes is the part of the disk budget left to the log's segment files
+// (0: unlimited).
+func (b *BufferConfig) logMaxBytes() int64 {
+	if b.MaxDiskBytes <= 0 {
+		return 0
+	}
+	return b.MaxDiskBytes - b.DeadLetterMaxBytes
 }
 
 // SendingConfig configures how the log is drained to the backends.
@@ -159,6 +190,13 @@ type RetryConfig struct {
 	// RandomizationFactor adds jitter: each wait is the backoff times a random
 	// factor in [1-f, 1+f].
 	RandomizationFactor float64 `mapstructure:"randomization_factor"`
+	// MaxAttemptsPerRecord bounds the attempts to send one record, alone, that
+	// a live backend answers with a server error (gRPC Internal or Unknown,
+	// HTTP 500) every time: after that many such answers the record goes to the
+	// dead letter (reason "poison") so it no longer holds up the log behind it.
+	// Outages (connection errors, timeouts, Unavailable, 502/503/504, 429...)
+	// never count. 0 retries such a record forever.
+	MaxAttemptsPerRecord int `mapstructure:"max_attempts_per_record"`
 }
 
 var _ confmap.Validator = (*Config)(nil)
@@ -214,8 +252,15 @@ func (cfg *Config) Validate() error {
 	if b.SegmentBytes < 64<<10 {
 		add("\"buffer.segment_bytes\" must be >= 65536")
 	}
-	if b.MaxDiskBytes > 0 && b.MaxDiskBytes < 2*b.SegmentBytes {
+	switch {
+	case b.MaxDiskBytes <= 0 || b.DeadLetterMaxBytes < 0:
+	case b.DeadLetterMaxBytes == 0 && b.MaxDiskBytes < 2*b.SegmentBytes:
 		add("\"buffer.max_disk_bytes\" (%d) must be at least twice \"buffer.segment_bytes\" (%d): eviction works in whole segments", b.MaxDiskBytes, b.SegmentBytes)
+	case b.DeadLetterMaxBytes > 0 && b.MaxDiskBytes-b.DeadLetterMaxBytes < 2*b.SegmentBytes:
+		add("\"buffer.max_disk_bytes\" (%d) must be at least twice \"buffer.segment_bytes\" (%d) plus \"buffer.dead_letter_max_bytes\" (%d): eviction works in whole segments", b.MaxDiskBytes, b.SegmentBytes, b.DeadLetterMaxBytes)
+	}
+	if b.MaxDiskBytes > 0 && b.DeadLetterMaxBytes > b.MaxDiskBytes/4 {
+		add("\"buffer.dead_letter_max_bytes\" (%d) must be at most a quarter of \"buffer.max_disk_bytes\" (%d): the dead-letter files are part of the disk budget", b.DeadLetterMaxBytes, b.MaxDiskBytes)
 	}
 	switch b.WhenFull {
 	case WhenFullDropOldest, WhenFullDropNewest, WhenFullBlock:
@@ -270,6 +315,9 @@ func (cfg *Config) Validate() error {
 	}
 	if r.RandomizationFactor < 0 || r.RandomizationFactor > 1 {
 		add("\"retry.randomization_factor\" must be between 0 and 1")
+	}
+	if r.MaxAttemptsPerRecord < 0 {
+		add("\"retry.max_attempts_per_record\" must be >= 0")
 	}
 	return errors.Join(errs...)
 }

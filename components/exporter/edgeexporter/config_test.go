@@ -45,7 +45,18 @@ func TestLoadConfig(t *testing.T) {
 		DeadLetterMaxBytes: 1 << 20,
 	}
 	site.Sending = SendingConfig{MaxInFlight: 4, BatchMaxItems: 2000, BatchMaxBytes: 1 << 20, FlushInterval: 200 * time.Millisecond, ReplayBytesPerSecond: 256 << 10}
-	site.Retry = RetryConfig{InitialInterval: 500 * time.Millisecond, MaxInterval: time.Minute, Multiplier: 2, RandomizationFactor: 0.2}
+	site.Retry = RetryConfig{InitialInterval: 500 * time.Millisecond, MaxInterval: time.Minute, Multiplier: 2, RandomizationFactor: 0.2, MaxAttemptsPerRecord: 5}
+
+	// Only the budget set: the dead-letter bound shrinks with it (1/16).
+	small := createDefaultConfig().(*Config)
+	small.Endpoints = []string{"backend.example.com:4317"}
+	small.Buffer.MaxDiskBytes = 128 << 20
+	small.Buffer.DeadLetterMaxBytes = 8 << 20
+
+	// 0: no budget for the log; the dead letter keeps its own bound.
+	unlimited := createDefaultConfig().(*Config)
+	unlimited.Endpoints = []string{"backend.example.com:4317"}
+	unlimited.Buffer.MaxDiskBytes = 0
 
 	for _, tt := range []struct {
 		id   component.ID
@@ -53,6 +64,8 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{component.NewID(metadata.Type), defaults},
 		{component.NewIDWithName(metadata.Type, "site"), site},
+		{component.NewIDWithName(metadata.Type, "small"), small},
+		{component.NewIDWithName(metadata.Type, "unlimited"), unlimited},
 	} {
 		t.Run(tt.id.String(), func(t *testing.T) {
 			cfg := createDefaultConfig()
@@ -72,7 +85,8 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid_http_endpoint.yaml": {`"endpoints[0]" "127.0.0.1:4318" must start with http:// or https://`},
 		"invalid_when_full.yaml":     {`"buffer.when_full" must be one of "drop_oldest", "drop_newest", "block", got "drop_all"`},
 		"invalid_fsync.yaml":         {`"buffer.fsync" must be one of "always", "interval", "never", got "sometimes"`},
-		"invalid_budget.yaml":        {`"buffer.max_disk_bytes" (1048576) must be at least twice "buffer.segment_bytes" (8388608)`},
+		"invalid_budget.yaml":        {`"buffer.max_disk_bytes" (1048576) must be at least twice "buffer.segment_bytes" (8388608) plus "buffer.dead_letter_max_bytes" (65536)`},
+		"invalid_dead_letter.yaml":   {`"buffer.dead_letter_max_bytes" (134217728) must be at most a quarter of "buffer.max_disk_bytes" (268435456)`, `"retry.max_attempts_per_record" must be >= 0`},
 		"invalid_sending.yaml":       {`"sending.max_in_flight" must be >= 1`, `"sending.replay_bytes_per_second" must be >= 0`},
 		"invalid_grpc_endpoint.yaml": {`"grpc.endpoint" must be empty: list backends under "endpoints"`},
 	} {
@@ -90,6 +104,15 @@ func TestInvalidConfigs(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestDefaultConfigBudget(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Endpoints = []string{"127.0.0.1:4317"}
+	require.NoError(t, cfg.Validate())
+	assert.Equal(t, int64(1<<30), cfg.Buffer.MaxDiskBytes, "finite by default")
+	assert.Equal(t, int64(1<<30-64<<20), cfg.Buffer.logMaxBytes(), "the dead letter is inside the budget")
+	assert.Equal(t, 10, cfg.Retry.MaxAttemptsPerRecord)
 }
 
 func TestValidateEndpointShapes(t *testing.T) {

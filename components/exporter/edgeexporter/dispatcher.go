@@ -5,6 +5,7 @@ package edgeexporter // import "github.com/otelcol-edge/otelcol-edge/components/
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -219,6 +220,28 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 		// delivered there, so it goes to the dead letter like any permanent error.
 		serr.permanent = true
 	}
+	reason := reasonDeadLetter
+	if serr != nil && serr.serverError && !serr.permanent {
+		if len(b.seqs) > 1 {
+			// The backend failed on this request, perhaps because of one of
+			// its records: bisect, as for a request too large, so the good
+			// records get through and a bad one ends up alone. The backend
+			// answered: no backoff.
+			e.batchCap.Store(int64(max(1, len(b.seqs)/2)))
+			e.retryNeeded.Store(true)
+			e.reportResult(ep, serr)
+			e.tb.ExporterEdgeSendFailures.Add(bg, 1, endpointKindAttrs(ep.id, "retryable"))
+			e.warnLimiter.warn(e.logger, "Backend failed on a request; sending smaller batches",
+				zap.String("endpoint", ep.id), zap.String("signal", kindName(b.kind)), zap.Int("records", len(b.seqs)), zap.Error(serr))
+			return
+		}
+		if limit := e.cfg.Retry.MaxAttemptsPerRecord; limit > 0 && e.poison.fail(b.seqs[0]) >= limit {
+			// A live backend failed on this record alone every time: it
+			// would hold up the log forever. Give it up (below).
+			serr.permanent = true
+			reason = reasonPoison
+		}
+	}
 	if serr != nil && !serr.permanent {
 		e.eps.failure(ep, serr, serr.retryAfter)
 		if ctx.Err() == nil {
@@ -240,16 +263,27 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 	}
 	if serr != nil {
 		// The backend will never accept this request: keep it in the
-		// dead-letter file, count it, and move on.
-		e.tb.ExporterEdgeSendFailures.Add(bg, 1, endpointKindAttrs(ep.id, "permanent"))
-		e.tb.ExporterEdgeItemsDropped.Add(bg, int64(b.items), e.reasonAttr(reasonDeadLetter))
+		// dead-letter files, count it, and move on.
+		kind := "permanent"
+		if reason == reasonPoison {
+			kind = "retryable" // the same answer as the attempts before
+		}
+		e.tb.ExporterEdgeSendFailures.Add(bg, 1, endpointKindAttrs(ep.id, kind))
+		e.tb.ExporterEdgeItemsDropped.Add(bg, int64(b.items), e.reasonAttr(reason))
+		written := false
 		if e.deadLetter != nil {
-			if err := e.deadLetter.write(b.kind, b.items, b.body); err != nil {
-				e.warnLimiter.warn(e.logger, "Dead-letter file not written", zap.Error(err))
+			if err := e.deadLetter.write(b.kind, b.body); err != nil {
+				e.warnLimiter.warn(e.logger, "Dead-letter file not written", zap.String("signal", kindName(b.kind)), zap.Int("items", b.items), zap.Error(err))
+			} else {
+				written = true
 			}
 		}
-		e.logger.Error("Export rejected permanently, moved to the dead-letter file",
-			zap.String("endpoint", ep.id), zap.String("signal", kindName(b.kind)), zap.Int("items", b.items), zap.Error(serr))
+		msg := "Export rejected permanently"
+		if reason == reasonPoison {
+			msg = fmt.Sprintf("Backend failed on a record %d times, gave it up as poison", e.cfg.Retry.MaxAttemptsPerRecord)
+		}
+		e.logger.Error(msg, zap.String("endpoint", ep.id), zap.String("signal", kindName(b.kind)), zap.Int("items", b.items),
+			zap.Bool("dead_letter_written", written), zap.Error(serr))
 	} else {
 		e.eps.success(ep)
 		e.batchCap.Store(0)
@@ -271,6 +305,27 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 	for _, s := range b.seqs {
 		e.log.Ack(s)
 	}
+}
+
+// poisonTracker counts the attempts to send the record at the head of the log
+// alone that a live backend answered with a server error. It follows one
+// record: a failure of another record starts over. Outages neither count nor
+// reset it.
+type poisonTracker struct {
+	mu       sync.Mutex
+	seq      uint64
+	attempts int
+}
+
+// fail records one more server error for seq and returns its count.
+func (p *poisonTracker) fail(seq uint64) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.seq != seq {
+		p.seq, p.attempts = seq, 0
+	}
+	p.attempts++
+	return p.attempts
 }
 
 // pace sleeps so that replayed bytes stay under sending.replay_bytes_per_second.

@@ -82,8 +82,13 @@ type edgeExporter struct {
 	// precomputed attribute sets
 	signalAttrs map[uint8]metric.MeasurementOption
 	reasonAttrs map[string]metric.MeasurementOption
+	refusedFull metric.MeasurementOption
 	phaseLive   metric.MeasurementOption
 	phaseReplay metric.MeasurementOption
+
+	// poison tracks the record at the head of the log that a live backend
+	// keeps failing on (retry.max_attempts_per_record).
+	poison poisonTracker
 
 	warnLimiter rateLimitedLog
 }
@@ -101,18 +106,24 @@ func newEdgeExporter(set exporter.Settings, cfg *Config) (*edgeExporter, error) 
 	for _, k := range []uint8{kindTraces, kindMetrics, kindLogs} {
 		e.signalAttrs[k] = metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", kindName(k))))
 	}
-	for _, r := range []string{wal.DropReasonBudget, wal.DropReasonCorrupt, reasonDeadLetter, reasonRejected, reasonMaxAge} {
+	for _, r := range []string{wal.DropReasonBudget, wal.DropReasonCorrupt, reasonDeadLetter, reasonPoison, reasonRejected, reasonMaxAge} {
 		e.reasonAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r)))
 	}
+	e.refusedFull = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", refusedBufferFull)))
 	return e, nil
 }
 
 // Drop reasons besides the log's own (budget, corrupt).
 const (
 	reasonDeadLetter = "dead_letter"
+	reasonPoison     = "poison"
 	reasonRejected   = "rejected"
 	reasonMaxAge     = "max_age"
 )
+
+// refusedBufferFull is the reason of otelcol_exporter_edge_items_refused for
+// appends refused under when_full drop_newest.
+const refusedBufferFull = "buffer_full"
 
 // bufferDir is the directory of this instance: one per component ID.
 func (e *edgeExporter) bufferDir() string {
@@ -165,39 +176,14 @@ func (e *edgeExporter) start(ctx context.Context, host component.Host) error {
 	e.tb = tb
 
 	dir := e.bufferDir()
-	opts := wal.Options{
-		FS:                 e.walFS,
-		SegmentBytes:       e.cfg.Buffer.SegmentBytes,
-		MaxBytes:           e.cfg.Buffer.MaxDiskBytes,
-		FsyncInterval:      e.cfg.Buffer.FsyncInterval,
-		DisableCompression: !e.cfg.Buffer.Compression,
-		MemoryBytes:        e.cfg.Buffer.MemoryBytes,
-		OnDrop:             e.onLogDrop,
-		OnFsync: func(d time.Duration) {
-			e.tb.ExporterEdgeFsyncLatency.Record(context.Background(), d.Seconds())
-		},
-		Logf: func(format string, args ...any) {
-			e.logger.Warn(fmt.Sprintf(format, args...), zap.String("directory", dir))
-		},
+	opts := walOptions(e.cfg)
+	opts.FS = e.walFS
+	opts.OnDrop = e.onLogDrop
+	opts.OnFsync = func(d time.Duration) {
+		e.tb.ExporterEdgeFsyncLatency.Record(context.Background(), d.Seconds())
 	}
-	if e.cfg.Buffer.MemoryBytes == 0 {
-		opts.MemoryBytes = -1
-	}
-	switch e.cfg.Buffer.WhenFull {
-	case WhenFullDropNewest:
-		opts.WhenFull = wal.DropNewest
-	case WhenFullBlock:
-		opts.WhenFull = wal.Block
-	default:
-		opts.WhenFull = wal.DropOldest
-	}
-	switch e.cfg.Buffer.Fsync {
-	case FsyncAlways:
-		opts.Fsync = wal.FsyncAlways
-	case FsyncNever:
-		opts.Fsync = wal.FsyncNever
-	default:
-		opts.Fsync = wal.FsyncInterval
+	opts.Logf = func(format string, args ...any) {
+		e.logger.Warn(fmt.Sprintf(format, args...), zap.String("directory", dir))
 	}
 	l, err := wal.Open(filepath.Join(dir, "wal"), opts)
 	if err != nil {
@@ -220,9 +206,13 @@ func (e *edgeExporter) start(ctx context.Context, host component.Host) error {
 	}
 
 	if e.cfg.Buffer.DeadLetterMaxBytes > 0 {
-		e.deadLetter, err = openDeadLetter(filepath.Join(dir, "deadletter.log"), e.cfg.Buffer.DeadLetterMaxBytes)
+		var repaired []string
+		e.deadLetter, repaired, err = openDeadLetter(dir, e.cfg.Buffer.DeadLetterMaxBytes, e.cfg.Buffer.Fsync, e.cfg.Buffer.FsyncInterval)
 		if err != nil {
-			return fmt.Errorf("edge exporter %s: opening dead-letter file: %w", e.set.ID, err)
+			return fmt.Errorf("edge exporter %s: opening dead-letter files: %w", e.set.ID, err)
+		}
+		if len(repaired) > 0 {
+			e.logger.Warn("Repaired the dead-letter files", zap.Strings("notes", repaired))
 		}
 	}
 
@@ -258,6 +248,39 @@ func (e *edgeExporter) start(ctx context.Context, host component.Host) error {
 	e.done = make(chan struct{})
 	go e.run(runCtx)
 	return nil
+}
+
+// walOptions translates the buffer configuration into the log's options
+// (without the callbacks and the file system, which belong to the instance).
+func walOptions(cfg *Config) wal.Options {
+	b := cfg.Buffer
+	opts := wal.Options{
+		SegmentBytes:       b.SegmentBytes,
+		MaxBytes:           b.logMaxBytes(),
+		FsyncInterval:      b.FsyncInterval,
+		DisableCompression: !b.Compression,
+		MemoryBytes:        b.MemoryBytes,
+	}
+	if b.MemoryBytes == 0 {
+		opts.MemoryBytes = -1
+	}
+	switch b.WhenFull {
+	case WhenFullDropNewest:
+		opts.WhenFull = wal.DropNewest
+	case WhenFullBlock:
+		opts.WhenFull = wal.Block
+	default:
+		opts.WhenFull = wal.DropOldest
+	}
+	switch b.Fsync {
+	case FsyncAlways:
+		opts.Fsync = wal.FsyncAlways
+	case FsyncNever:
+		opts.Fsync = wal.FsyncNever
+	default:
+		opts.Fsync = wal.FsyncInterval
+	}
+	return opts
 }
 
 // newClient makes the OTLP client of one endpoint.
@@ -340,7 +363,9 @@ func (e *edgeExporter) append(ctx context.Context, kind uint8, items int, payloa
 	if _, err := e.log.Append(ctx, kind, uint32(items), payload); err != nil {
 		switch {
 		case errors.Is(err, wal.ErrFull):
-			e.tb.ExporterEdgeItemsDropped.Add(ctx, int64(items), e.reasonAttr(wal.DropReasonBudget))
+			// Not a drop: the pipeline gets the error and its client keeps
+			// the data (and may send it again).
+			e.tb.ExporterEdgeItemsRefused.Add(ctx, int64(items), e.refusedFull)
 			return fmt.Errorf("edge exporter buffer is full (buffer.max_disk_bytes=%d, when_full=drop_newest): %w", e.cfg.Buffer.MaxDiskBytes, err)
 		case errors.Is(err, wal.ErrClosed):
 			return errShuttingDown

@@ -222,10 +222,13 @@ func TestPermanentErrorGoesToDeadLetter(t *testing.T) {
 	waitFor(t, 5*time.Second, func() bool { return h.pending() == 0 }, "rejected data acknowledged")
 	assert.Equal(t, int64(300), h.sum("otelcol_exporter_edge_items_dropped", "reason", "dead_letter"))
 	assert.Equal(t, int64(1), h.sum("otelcol_exporter_edge_send_failures", "kind", "permanent"))
-	st, err := os.Stat(filepath.Join(h.traces.e.bufferDir(), "deadletter.log"))
+	path := filepath.Join(h.traces.e.bufferDir(), "deadletter-traces.jsonl")
+	st, err := os.Stat(path)
 	require.NoError(t, err)
-	assert.Positive(t, st.Size())
 	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	lines := readTraceLines(t, path)
+	require.Len(t, lines, 1)
+	assert.Equal(t, 300, lines[0].SpanCount())
 
 	sink.setFail(codes.OK)
 	h.sendSpans(1000, 10)
@@ -278,7 +281,9 @@ func TestDropNewestRejects(t *testing.T) {
 	cfg.Buffer.Compression = false
 	cfg.Buffer.SegmentBytes = 64 << 10
 	cfg.Buffer.MaxDiskBytes = 256 << 10
+	cfg.Buffer.DeadLetterMaxBytes = 0 // the whole budget for the log
 	cfg.Buffer.WhenFull = WhenFullDropNewest
+	require.NoError(t, cfg.Validate())
 	h := startExporter(t, cfg)
 	var rejected int
 	for i := 0; i < 100; i++ {
@@ -288,7 +293,10 @@ func TestDropNewestRejects(t *testing.T) {
 		}
 	}
 	require.Positive(t, rejected)
-	assert.Equal(t, int64(rejected), h.sum("otelcol_exporter_edge_items_dropped", "reason", "budget"))
+	// Refused, not dropped: the client got the error and keeps the data.
+	assert.Equal(t, int64(rejected), h.sum("otelcol_exporter_edge_items_refused", "reason", "buffer_full"))
+	assert.Equal(t, int64(0), h.sum("otelcol_exporter_edge_items_dropped"), "refusals are not drops")
+	assert.Equal(t, int64(100*100-rejected), h.sum("otelcol_exporter_edge_items_appended"))
 	assert.LessOrEqual(t, h.traces.e.log.Stats().DiskBytes, cfg.Buffer.MaxDiskBytes)
 }
 
@@ -298,7 +306,9 @@ func TestDropOldestKeepsNewest(t *testing.T) {
 	cfg.Buffer.Compression = false
 	cfg.Buffer.SegmentBytes = 64 << 10
 	cfg.Buffer.MaxDiskBytes = 256 << 10
+	cfg.Buffer.DeadLetterMaxBytes = 0 // the whole budget for the log
 	cfg.Sending.MaxInFlight = 1
+	require.NoError(t, cfg.Validate())
 	h := startExporter(t, cfg)
 	const requests, per = 100, 100
 	for i := 0; i < requests; i++ {

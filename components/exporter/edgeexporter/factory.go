@@ -19,6 +19,7 @@ import (
 // Defaults, documented in README.md.
 const (
 	defaultTimeout            = 10 * time.Second
+	defaultMaxDiskBytes       = 1 << 30
 	defaultSegmentBytes       = 8 << 20
 	defaultFsyncInterval      = 100 * time.Millisecond
 	defaultMemoryBytes        = 16 << 20
@@ -28,6 +29,7 @@ const (
 	defaultBatchMaxBytes      = 4 << 20
 	defaultFlushInterval      = 100 * time.Millisecond
 	defaultDirectory          = "/var/lib/otelcol-edge"
+	defaultMaxAttempts        = 10
 )
 
 // NewFactory returns the factory of the edge exporter.
@@ -57,6 +59,7 @@ func createDefaultConfig() component.Config {
 		Timeout:   defaultTimeout,
 		Buffer: BufferConfig{
 			Directory:          defaultDirectory,
+			MaxDiskBytes:       defaultMaxDiskBytes,
 			SegmentBytes:       defaultSegmentBytes,
 			WhenFull:           WhenFullDropOldest,
 			Fsync:              FsyncInterval,
@@ -72,10 +75,11 @@ func createDefaultConfig() component.Config {
 			FlushInterval: defaultFlushInterval,
 		},
 		Retry: RetryConfig{
-			InitialInterval:     time.Second,
-			MaxInterval:         30 * time.Second,
-			Multiplier:          1.5,
-			RandomizationFactor: 0.5,
+			InitialInterval:      time.Second,
+			MaxInterval:          30 * time.Second,
+			Multiplier:           1.5,
+			RandomizationFactor:  0.5,
+			MaxAttemptsPerRecord: defaultMaxAttempts,
 		},
 	}
 }

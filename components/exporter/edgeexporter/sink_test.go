@@ -40,6 +40,9 @@ type testSink struct {
 	onRequest   func()
 	failPerCall func(n int) codes.Code
 	maxRecv     int // bytes; 0 = gRPC's default
+	// failTraces, when set, answers a traces request with its code unless it
+	// is OK (the request's spans are then not recorded).
+	failTraces func(ptrace.Traces) codes.Code
 }
 
 type sinkTraces struct {
@@ -138,6 +141,17 @@ func (s *testSink) admit(size int) error {
 
 func (st *sinkTraces) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
 	s := st.s
+	s.mu.Lock()
+	filter := s.failTraces
+	s.mu.Unlock()
+	if filter != nil {
+		if code := filter(req.Traces()); code != codes.OK {
+			s.mu.Lock()
+			s.requests++
+			s.mu.Unlock()
+			return ptraceotlp.NewExportResponse(), status.Error(code, "injected failure for this request")
+		}
+	}
 	if err := s.admit(req.Traces().SpanCount()); err != nil {
 		return ptraceotlp.NewExportResponse(), err
 	}

@@ -37,6 +37,7 @@ type TelemetryBuilder struct {
 	ExporterEdgeIoErrors        metric.Int64Counter
 	ExporterEdgeItemsAppended   metric.Int64Counter
 	ExporterEdgeItemsDropped    metric.Int64Counter
+	ExporterEdgeItemsRefused    metric.Int64Counter
 	ExporterEdgeItemsSent       metric.Int64Counter
 	ExporterEdgeSendFailures    metric.Int64Counter
 	ExporterEdgeState           metric.Int64ObservableGauge
@@ -217,7 +218,13 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ExporterEdgeItemsDropped, err = builder.meter.Int64Counter(
 		"otelcol_exporter_edge_items_dropped",
-		metric.WithDescription("Items dropped, by signal and reason: budget (disk budget, when_full drop_oldest/drop_newest), dead_letter (permanent error from the backend), rejected (partial success), corrupt (damaged on disk), max_age. [Development]"),
+		metric.WithDescription("Items dropped after they were accepted, by reason: budget (evicted by when_full drop_oldest), dead_letter (permanent error from the backend), poison (a live backend kept failing on the record, retry.max_attempts_per_record), rejected (partial success), corrupt (damaged on disk), max_age. [Development]"),
+		metric.WithUnit("{item}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterEdgeItemsRefused, err = builder.meter.Int64Counter(
+		"otelcol_exporter_edge_items_refused",
+		metric.WithDescription("Items refused at append with an error to the pipeline (the client keeps them and may retry), by reason: buffer_full (when_full drop_newest). [Development]"),
 		metric.WithUnit("{item}"),
 	)
 	errs = errors.Join(errs, err)

@@ -143,7 +143,7 @@ func AssertEqualExporterEdgeItemsAppended(t *testing.T, tt *componenttest.Teleme
 func AssertEqualExporterEdgeItemsDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_edge_items_dropped",
-		Description: "Items dropped, by signal and reason: budget (disk budget, when_full drop_oldest/drop_newest), dead_letter (permanent error from the backend), rejected (partial success), corrupt (damaged on disk), max_age. [Development]",
+		Description: "Items dropped after they were accepted, by reason: budget (evicted by when_full drop_oldest), dead_letter (permanent error from the backend), poison (a live backend kept failing on the record, retry.max_attempts_per_record), rejected (partial success), corrupt (damaged on disk), max_age. [Development]",
 		Unit:        "{item}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -152,6 +152,22 @@ func AssertEqualExporterEdgeItemsDropped(t *testing.T, tt *componenttest.Telemet
 		},
 	}
 	got, err := tt.GetMetric("otelcol_exporter_edge_items_dropped")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualExporterEdgeItemsRefused(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_exporter_edge_items_refused",
+		Description: "Items refused at append with an error to the pipeline (the client keeps them and may retry), by reason: buffer_full (when_full drop_newest). [Development]",
+		Unit:        "{item}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_exporter_edge_items_refused")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

@@ -45,6 +45,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ExporterEdgeIoErrors.Add(context.Background(), 1)
 	tb.ExporterEdgeItemsAppended.Add(context.Background(), 1)
 	tb.ExporterEdgeItemsDropped.Add(context.Background(), 1)
+	tb.ExporterEdgeItemsRefused.Add(context.Background(), 1)
 	tb.ExporterEdgeItemsSent.Add(context.Background(), 1)
 	tb.ExporterEdgeSendFailures.Add(context.Background(), 1)
 	AssertEqualExporterEdgeBufferBytes(t, testTel,
@@ -72,6 +73,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterEdgeItemsDropped(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterEdgeItemsRefused(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterEdgeItemsSent(t, testTel,
