@@ -144,7 +144,7 @@ func (l *Log) writeLocked(act *segment, frame []byte, h recordHeader, memCopy []
 	act.size += int64(n)
 	l.diskBytes += int64(n)
 	act.recs = append(act.recs, recMeta{
-		seq: seq, off: off, length: h.length, items: h.items, kind: h.kind, at: time.Now().UnixNano(),
+		seq: seq, off: uint32(off), length: h.length, items: h.items, kind: h.kind, atMs: sinceBirth(act.born),
 	})
 	l.nextSeq++
 	l.pendingRecs++
@@ -159,6 +159,15 @@ func (l *Log) writeLocked(act *segment, frame []byte, h recordHeader, memCopy []
 		l.dataWait = false
 	}
 	return seq, nil
+}
+
+// sinceBirth is the append time stored in a record's index entry.
+func sinceBirth(born int64) uint32 {
+	if born == 0 {
+		return 0
+	}
+	ms := (time.Now().UnixNano() - born) / int64(time.Millisecond)
+	return uint32(min(max(ms, 0), 1<<32-2)) + 1
 }
 
 // rollLocked starts a new active segment named after nextSeq. The previous
@@ -191,7 +200,9 @@ func (l *Log) rollLocked() error {
 	if old != nil {
 		old.sealed = true
 	}
-	l.segs = append(l.segs, &segment{first: l.nextSeq, path: path, size: segmentHeaderSize, w: f, durable: l.nextSeq - 1})
+	now := time.Now().UnixNano()
+	l.segs = append(l.segs, &segment{first: l.nextSeq, path: path, size: segmentHeaderSize, w: f, durable: l.nextSeq - 1,
+		born: now, mtime: now})
 	l.diskBytes += segmentHeaderSize
 	l.kickBackground()
 	return nil

@@ -34,8 +34,8 @@ type Record struct {
 
 // appendTime is the append time of a record of segment s.
 func appendTime(s *segment, m recMeta) time.Time {
-	if m.at != 0 {
-		return time.Unix(0, m.at)
+	if m.atMs != 0 {
+		return time.Unix(0, s.born+int64(m.atMs-1)*int64(time.Millisecond))
 	}
 	return time.Unix(0, s.mtime)
 }
@@ -221,8 +221,8 @@ func isCorrupt(err error) bool {
 // written), using the read-ahead buffer.
 func (r *Reader) readDisk(s *segment, m recMeta, size int64) (Record, error) {
 	need := int64(m.frameSize())
-	if r.bufSeg != s || m.off < r.bufOff || m.off+need > r.bufOff+int64(len(r.buf)) {
-		n := min(max(int64(readAheadBytes), need), size-m.off)
+	if r.bufSeg != s || int64(m.off) < r.bufOff || int64(m.off)+need > r.bufOff+int64(len(r.buf)) {
+		n := min(max(int64(readAheadBytes), need), size-int64(m.off))
 		if n < need {
 			return Record{}, &corruptError{fmt.Errorf("wal: record %d beyond end of %s", m.seq, s.path)}
 		}
@@ -235,7 +235,7 @@ func (r *Reader) readDisk(s *segment, m recMeta, size int64) (Record, error) {
 		if err != nil {
 			return Record{}, fmt.Errorf("wal: open %s: %w", s.path, err)
 		}
-		got, err := f.ReadAt(r.buf, m.off)
+		got, err := f.ReadAt(r.buf, int64(m.off))
 		_ = f.Close()
 		if int64(got) < need {
 			if err == nil || errors.Is(err, io.EOF) {
@@ -244,9 +244,9 @@ func (r *Reader) readDisk(s *segment, m recMeta, size int64) (Record, error) {
 			return Record{}, fmt.Errorf("wal: read %s: %w", s.path, err)
 		}
 		r.buf = r.buf[:got]
-		r.bufSeg, r.bufOff = s, m.off
+		r.bufSeg, r.bufOff = s, int64(m.off)
 	}
-	frame := r.buf[m.off-r.bufOff : m.off-r.bufOff+need]
+	frame := r.buf[int64(m.off)-r.bufOff : int64(m.off)-r.bufOff+need]
 	h, p, _, err := decodeRecord(frame, r.l.opts.MaxRecordBytes)
 	if err == nil && (h.seq != m.seq || h.length != m.length) {
 		err = errHeaderCRC

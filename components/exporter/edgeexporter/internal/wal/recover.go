@@ -119,6 +119,7 @@ func (l *Log) scanStep(listing dirListing, rc recoveredCursor) ([]scannedSegment
 	}
 	buf := make([]byte, scanWindow)
 	var out []scannedSegment
+	hint := 0
 	var lastSeq uint64
 	for _, first := range listing.segments {
 		path := l.segPath(first)
@@ -146,9 +147,12 @@ func (l *Log) scanStep(listing dirListing, rc recoveredCursor) ([]scannedSegment
 			continue
 		}
 		seg := &segment{first: first, path: path, size: size, mtime: fi.ModTime().UnixNano()}
+		// Size the index from the previous segment's density, so that
+		// growing it leaves little garbage.
+		seg.recs = make([]recMeta, 0, int(min(size/recordHeaderSize, int64(hint+hint/8+16))))
 		res, err := scan(f, size, first, lastSeq, l.opts.MaxRecordBytes, buf, func(off int64, h recordHeader, ok bool) {
 			if ok {
-				seg.recs = append(seg.recs, recMeta{seq: h.seq, off: off, length: h.length, items: h.items, kind: h.kind})
+				seg.recs = append(seg.recs, recMeta{seq: h.seq, off: uint32(off), length: h.length, items: h.items, kind: h.kind})
 			}
 		})
 		_ = f.Close()
@@ -160,9 +164,11 @@ func (l *Log) scanStep(listing dirListing, rc recoveredCursor) ([]scannedSegment
 			unreadable[first] = size
 			continue
 		}
-		if res.badHeader && res.records == 0 && len(res.corrupt) == 0 && res.torn == nil {
+		if res.records == 0 && len(res.corrupt) == 0 && res.torn == nil && (res.badHeader || size > segmentHeaderSize) {
+			// Nothing framed at all: garbage, a planted file or a destroyed
+			// segment (its losses are counted from the watermark and gaps).
 			if size > 0 {
-				l.setAside(path, size, "no valid header and no record")
+				l.setAside(path, size, "no record in it")
 			} else if err := l.fs.Remove(path); err != nil {
 				l.note(rec, "cannot remove empty %s: %v", path, err)
 			}
@@ -173,6 +179,7 @@ func (l *Log) scanStep(listing dirListing, rc recoveredCursor) ([]scannedSegment
 			l.note(rec, "segment %s has a damaged header; %d records recovered behind it", path, res.records)
 		}
 		lastSeq = res.lastSeq
+		hint = len(seg.recs)
 		out = append(out, scannedSegment{seg: seg, res: res})
 	}
 	return out, unreadable, nil

@@ -31,6 +31,7 @@ type scanResult struct {
 	tailBytes    int64         // bytes after goodEnd that hold no complete record
 	lastSeq      uint64        // highest sequence seen (good or corrupt), or the input lastSeq
 	torn         *recordHeader // header of a record cut short at the end (torn write), if any
+	crcBytes     int64         // payload bytes checksummed (the scan's work beyond one pass)
 }
 
 // scanner reads a segment through a bounded window.
@@ -139,6 +140,7 @@ func scan(r io.ReaderAt, size int64, first, lastSeq uint64, maxLen int, buf []by
 			}
 			c = crc32.Update(c, castagnoli, w)
 			o += int64(k)
+			res.crcBytes += int64(k)
 		}
 		if resyncStart >= 0 {
 			res.corruptBytes += pos - resyncStart

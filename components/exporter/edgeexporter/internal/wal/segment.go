@@ -21,6 +21,7 @@ type segment struct {
 	size  int64 // bytes on disk
 	recs  []recMeta
 	mtime int64 // unix nanos; append time of recovered records
+	born  int64 // unix nanos; creation time of a segment created by this process
 
 	// w is the append handle. Writes happen under Log.mu while the segment
 	// is active; once sealed (rolled) or removed, the handle is fsynced
@@ -37,13 +38,14 @@ type segment struct {
 }
 
 // recMeta is the in-memory index entry of one record.
+// 32 bytes: a 1 GiB backlog of 512-byte records costs 64 MiB of index.
 type recMeta struct {
 	seq    uint64
-	off    int64 // offset of the frame header within the segment
+	off    uint32 // offset of the frame header within the segment (segments are < 4 GiB)
 	length uint32
 	items  uint32
-	kind   uint8 // stored kind byte (including the compressed flag)
-	at     int64 // append time, unix nanos; 0 = use segment mtime
+	atMs   uint32 // append time: milliseconds after the segment's birth + 1; 0 = use segment mtime
+	kind   uint8  // stored kind byte (including the compressed flag)
 }
 
 func (m recMeta) frameSize() int { return recordHeaderSize + int(m.length) }

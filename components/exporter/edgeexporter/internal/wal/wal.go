@@ -526,7 +526,22 @@ func (l *Log) Close() error {
 	}
 	l.closed = true
 	close(l.closedCh)
+	// Records evicted while in flight and not acknowledged by now were not
+	// delivered: they are dropped.
+	var recs, items uint64
+	for _, n := range l.evictedInFlight {
+		recs++
+		items += uint64(n)
+	}
+	clear(l.evictedInFlight)
+	if recs > 0 {
+		l.st.DroppedBudgetRecords += recs
+		l.st.DroppedBudgetItems += items
+		l.drops = append(l.drops, dropEvent{reason: DropReasonBudget, records: recs, items: items})
+	}
+	drops := l.takeDropsLocked()
 	l.mu.Unlock()
+	l.fireDrops(drops)
 
 	close(l.stop)
 	l.wg.Wait()
