@@ -83,7 +83,7 @@ func TestRecoverySetsAsideGarbage(t *testing.T) {
 	}
 	require.NoError(t, l.Close())
 	garbage := filepath.Join(dir, segmentName(500))
-	require.NoError(t, os.WriteFile(garbage, craftedStaleSegment(1<<20)[segmentHeaderSize:], 0o600))
+	require.NoError(t, os.WriteFile(garbage, craftedStaleSegment(1 << 20)[segmentHeaderSize:], 0o600))
 
 	l = openT(t, dir, Options{})
 	rec := l.Recovery()
