@@ -246,8 +246,14 @@ func TestKill9WhileOnline(t *testing.T) {
 
 	var lives []*lifeStats
 	newLife := func() {
-		// The buffer is opened before the collector reports healthy.
-		lives = append(lives, &lifeStats{recovery: parseRecovery(c.Output()), corruptMetric: -1})
+		// The buffer is opened before the collector reports healthy; give
+		// the copy of its output a moment to catch up.
+		r := parseRecovery(c.Output())
+		for i := 0; i < 50 && !r.found; i++ {
+			time.Sleep(100 * time.Millisecond)
+			r = parseRecovery(c.Output())
+		}
+		lives = append(lives, &lifeStats{recovery: r, corruptMetric: -1})
 	}
 	scrape := func(l *lifeStats) {
 		m, err := e2e.TryScrapeMetrics(metricsURL)
@@ -374,10 +380,10 @@ func TestKill9WhileOnline(t *testing.T) {
 	}, "buffer drained (buffer_items %v)", scrapeEdgeMetric(metricsURL, "exporter_edge_buffer_items"))
 	time.Sleep(500 * time.Millisecond)
 	scrape(last)
-	last.recovery.dropCorrupt = parseRecovery(c.Output()).dropCorrupt
 	if code := c.Stop(); code != 0 {
 		t.Errorf("SIGTERM: exit code %d, want 0", code)
 	}
+	last.recovery.dropCorrupt = parseRecovery(c.Output()).dropCorrupt // the whole output, the process has exited
 	last.end = "clean stop"
 	last.dupsAtEnd = sink.DuplicateSpanCount()
 
