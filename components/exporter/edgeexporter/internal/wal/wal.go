@@ -5,14 +5,22 @@
 // outages, process crashes (kill -9) and, depending on the fsync policy,
 // power loss.
 //
+// The code is split by job: append.go (append, segment roll), sync.go
+// (group commit, fsync outside the lock, background work), ack.go (acks,
+// cursor, unlinking acknowledged segments), budget.go (budget and
+// eviction), reader.go (reading, reader-found corruption), recover.go
+// (recovery in separate steps), scan.go (bounded segment scanning),
+// cursor.go (cursor file format).
+//
 // # Model
 //
 // Append writes a record (caller kind, item count, payload) and assigns it a
 // sequence number that grows by one across the whole log. A Reader returns
 // records in sequence order starting at the first unacknowledged record;
-// Ack marks single records as delivered (acks may arrive out of order) and
-// the persisted cursor advances over the contiguous acknowledged prefix.
-// Segments whose records are all acknowledged are deleted.
+// Ack marks records as delivered (acks may arrive out of order) and the
+// cursor advances over the contiguous acknowledged prefix. Segments whose
+// records are all acknowledged are unlinked in the background, once a
+// durable cursor covers them.
 //
 // # On-disk format
 //
@@ -23,16 +31,24 @@
 // little-endian header: header CRC32C (over bytes 4..25), stored payload
 // length, sequence, item count, kind byte (high bit: zstd-compressed) and
 // payload CRC32C. The two checksums let recovery skip a record with a corrupt
-// payload exactly (counting its items) while a corrupt header triggers a
-// byte-wise resynchronisation to the next valid header with a higher
-// sequence number. The cursor file holds the acknowledged sequence and a
-// watermark (the last sequence appended and the count of intact records and
-// items beyond the cursor) with its own magic and CRC, and is replaced
-// atomically (write tmp, fsync, rename, fsync directory) every
-// CursorSyncInterval when something changed, after evictions and on Close.
-// Recovery compares the watermark with what it finds intact, so damage that
-// leaves no header to count from (a destroyed header, a truncated or deleted
-// segment) is still counted exactly, and only once.
+// payload exactly (counting its items) while a corrupt header (or a damaged
+// segment header) triggers a resynchronisation to the next valid record
+// header with a plausible sequence (greater than the last one, within the
+// segment's range), checked before any payload checksum, so a scan is one
+// pass through a 1 MiB window.
+//
+// The cursor file has two 52-byte slots (magic, generation, acknowledged
+// sequence, watermark: last sequence appended and the count of intact,
+// uncounted records and items beyond the cursor, CRC32C) in separate
+// sectors; the valid slot with the highest generation wins. Slot 1 takes
+// plain writes (one pwrite, no fsync) every time acknowledgements advance
+// the cursor: that survives kill -9, so a process crash re-sends only the
+// requests in flight. Slot 0 takes durable writes (pwrite + fsync) that
+// commit drops and precede unlinking: a torn or lost plain write can never
+// bring back a state older than the last durable one. Recovery compares the
+// watermark with what it finds intact, so damage that leaves no header to
+// count from (a destroyed header, a truncated or deleted segment) is still
+// counted exactly, and only once.
 //
 // # Durability
 //
@@ -42,28 +58,43 @@
 // the data is in the kernel page cache and reaches the disk eventually.
 // The modes differ only for power loss or a kernel crash:
 //
-//   - FsyncAlways: Append returns after the data is fsynced (group commit:
-//     concurrent appenders share one fsync). A successful Append survives
-//     power loss.
+//   - FsyncAlways: Append returns after the record's data and its segment's
+//     directory entry are fsynced (group commit: concurrent appenders share
+//     one fsync). A successful Append survives power loss. A failed fsync
+//     fails every Append it covered and the log continues in a new segment
+//     (the failed file is never fsynced again as if nothing happened).
 //   - FsyncInterval (default): a background goroutine fsyncs every
 //     FsyncInterval when there were writes. Power loss can lose at most the
 //     appends of the last interval (plus data the kernel had not written).
-//   - FsyncNever: fsync only when a segment is rolled and on Close. Power loss
-//     can lose everything not yet written back by the kernel.
+//   - FsyncNever: fsync when a segment is rolled (in the background) and on
+//     Close. Power loss can lose everything not yet written back.
 //
 // Records lost or torn by power loss are detected by the checksums on the
 // next Open and counted; Open never fails because of corrupt data.
 //
+// # Accounting
+//
+// Every record is delivered (acknowledged), still pending, or counted once
+// in OnDrop (budget: evicted; corrupt: damaged on disk), across any number
+// of crashes and restarts: a drop is committed to the cursor file before it
+// is reported, and recovery never counts what the committed watermark
+// already excludes. A record evicted while in flight is counted when its
+// fate is known: acknowledged (sent, not dropped) or the reader rewinds or
+// the log closes (dropped). Known limits: a process crash while such a
+// record is in flight leaves it uncounted (at most the requests in flight);
+// power loss during the fsync that commits a drop can report it and bring
+// the records back (counted and then delivered).
+//
 // # Budget
 //
 // MaxBytes bounds the sum of segment file sizes, including the active
-// segment. The log checks the budget before each write, so disk usage never
-// exceeds MaxBytes + SegmentBytes (in practice it stays within MaxBytes plus
-// one 8-byte segment header while a full active segment is rolled before it
-// is evicted). When an append does not fit: DropOldest deletes whole oldest
-// segments, acknowledged or not (the active one is rolled first when it is
-// the only one), and counts every dropped record and item; DropNewest returns
-// ErrFull; Block waits until acknowledgements free space or ctx is done.
+// segment and acknowledged segments not yet unlinked. The log checks the
+// budget before each write, so disk usage never exceeds MaxBytes +
+// SegmentBytes. When an append does not fit: acknowledged segments are
+// unlinked first; then DropOldest deletes whole oldest segments,
+// acknowledged or not (the active one is rolled first when it is the only
+// one); DropNewest returns ErrFull (a refusal, not a drop: the caller keeps
+// the data); Block waits until acknowledgements free space or ctx is done.
 //
 // # Errors
 //
