@@ -20,8 +20,10 @@ COMPONENT_MODULES := components/exporter/edgeexporter \
                      components/extension/discoveryext/discoveryapi \
                      components/processor/enrichprocessor \
                      components/processor/filterprocessor
-# bench/ is the benchmark harness against the upstream anchor (make bench).
-TEST_MODULES := $(COMPONENT_MODULES) bench
+# bench/ is the benchmark harness against the upstream anchor (make bench);
+# bench/procbench/ours and upstream are the processor benchmarks (make
+# bench-processors): their TestWork checks that both sides do the same work.
+TEST_MODULES := $(COMPONENT_MODULES) bench bench/procbench/ours bench/procbench/upstream
 MODULES := $(TEST_MODULES) .
 
 COMPONENT_SOURCES := $(shell find components -name '*.go' -o -name 'go.mod' -o -name 'go.sum' 2>/dev/null)

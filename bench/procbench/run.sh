@@ -5,22 +5,24 @@
 # (./ours, collector core v0.165.0 / v1.71.0, pkg/ottl v1.4.1) against the
 # upstream resource, attributes and filter processors of the anchor build
 # (./upstream, contrib v0.161.0), on the same batch of 1,000 spans with 10
-# attributes over 10 resources and the same work (../shared/anchor/pipeline.yaml).
+# attributes over 10 resources and the same work (bench/anchor/pipeline.yaml).
 #
 #   bench/procbench/run.sh            (or: make bench-processors)
 #
 # Runs `go test -run '^$' -bench . -benchmem -count 5` in each module (ours
-# first, then upstream), keeps the raw outputs in _build/procbench/ and prints
-# a markdown table of the medians of ns/span and allocs/span (also written to
-# _build/procbench/table.md).
+# first, then upstream), keeps the raw outputs in bench/results/procbench/
+# (ours.txt, upstream.txt: committed with the table the README quotes) and
+# prints a markdown table of the medians of ns/span and allocs/span (also
+# written to bench/results/procbench/table.md).
 #
 # Environment: PROCBENCH_COUNT (default 5), PROCBENCH_BENCH (default .),
-# PROCBENCH_FLAGS (extra go test flags, e.g. -benchtime 2s), GO (default go).
+# PROCBENCH_FLAGS (extra go test flags, e.g. -benchtime 2s), PROCBENCH_OUT
+# (output directory), GO (default go).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-out=${PROCBENCH_OUT:-$repo/_build/procbench}
+out=${PROCBENCH_OUT:-$repo/bench/results/procbench}
 count=${PROCBENCH_COUNT:-5}
 bench=${PROCBENCH_BENCH:-.}
 GO=${GO:-go}
@@ -32,6 +34,7 @@ if ! diff <(grep -v '^package ' "$here/ours/data_test.go") <(grep -v '^package '
 	exit 1
 fi
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
 for side in ours upstream; do
 	echo "==> $side: go test -run '^\$' -bench $bench -benchmem -count $count ${PROCBENCH_FLAGS:-}" >&2
 	# shellcheck disable=SC2086 # PROCBENCH_FLAGS is a list of flags
@@ -41,6 +44,7 @@ done
 
 {
 	echo "Processor benchmarks, $(date -u +%Y-%m-%dT%H:%MZ), $("$GO" version | cut -d' ' -f3-), $(nproc) CPUs,"
+	echo "load average before / after: $load_before / $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown),"
 	echo "command: \`bench/procbench/run.sh\` (go test -run '^\$' -bench $bench -benchmem -count $count ${PROCBENCH_FLAGS:-} in ours/ and upstream/)"
 	echo
 	(cd "$here/ours" && "$GO" run ./cmd/benchtable "$out/ours.txt" "$out/upstream.txt")

@@ -45,6 +45,9 @@ type harness struct {
 	tmp     string
 	res     *results
 	seq     int
+	// dropsPerRequest is the number of health-check spans per request, which
+	// both pipelines' filter drops.
+	dropsPerRequest int
 
 	loadBefore string
 }
@@ -208,8 +211,8 @@ func (c *collector) errorLines(n int) []string {
 	return out
 }
 
-func (h *harness) load(ctx context.Context, addr string, rate float64, dur time.Duration, maxSpans int64) (loadgen.Result, error) {
-	return loadgen.Run(ctx, loadgen.Config{
+func (h *harness) load(ctx context.Context, addr string, rate float64, dur time.Duration, maxSpans int64, tr *idTracker) (loadgen.Result, error) {
+	cfg := loadgen.Config{
 		Endpoint:    addr,
 		Payload:     h.payload,
 		Connections: h.o.conns,
@@ -219,7 +222,63 @@ func (h *harness) load(ctx context.Context, addr string, rate float64, dur time.
 		MaxSpans:    maxSpans,
 		UniqueIDs:   h.o.uniqueIDs,
 		Timeout:     15 * time.Second,
-	})
+	}
+	if tr != nil {
+		cfg.OnAccepted = tr.onAccepted
+	}
+	return loadgen.Run(ctx, cfg)
+}
+
+// newTracker returns an ID tracker for the payload, or nil when IDs are not
+// unique (then loss is counted as spans expected - spans received).
+func (h *harness) newTracker() (*idTracker, error) {
+	if !h.o.uniqueIDs {
+		return nil, nil
+	}
+	return newIDTracker(h.payload)
+}
+
+// delivery is what arrived at the sink for one load run.
+type delivery struct {
+	expected int64 // spans that must arrive (acknowledged minus health checks)
+	received int64 // distinct span IDs received (spans without unique IDs)
+	lost     int64
+	leaked   int64 // health checks that arrived
+	dup      int64
+}
+
+// deliveryOf counts what the sink has against what was acknowledged: by span
+// ID with a tracker, else by counts (accepted spans minus the health checks
+// in them).
+func (h *harness) deliveryOf(sk *sink.Sink, tr *idTracker, lr loadgen.Result) delivery {
+	if tr != nil {
+		o := tr.outcome(sk)
+		return delivery{expected: o.expected, received: o.received, lost: o.lost, leaked: o.leaked, dup: o.dup}
+	}
+	want := h.expected(nil, lr)
+	return delivery{expected: want, received: sk.Spans(), lost: max(want-sk.Spans(), 0), leaked: -1, dup: -1}
+}
+
+// expected is the number of spans that must arrive at the backend.
+func (h *harness) expected(tr *idTracker, lr loadgen.Result) int64 {
+	if tr != nil {
+		return tr.expected()
+	}
+	return lr.Accepted - lr.Accepted/int64(h.o.spansPerReq)*int64(h.dropsPerRequest)
+}
+
+// record puts the delivery metrics of a run into m and notes what does not
+// add up.
+func (h *harness) record(m map[string]float64, scenario, label string, d delivery, tr *idTracker, lr loadgen.Result) {
+	m["loss (unique span IDs)"] = float64(d.lost)
+	m["spans expected at the backend"] = float64(d.expected)
+	if d.leaked >= 0 {
+		m["health checks delivered (filter leak)"] = float64(d.leaked)
+		m["duplicate spans"] = float64(d.dup)
+	}
+	if tr != nil && tr.tracked() != lr.Accepted {
+		h.res.note(scenario, label, fmt.Sprintf("%d spans accepted but only %d in fully accepted requests (partial successes are not tracked by ID)", lr.Accepted, tr.tracked()))
+	}
 }
 
 func (h *harness) runS1(ctx context.Context, v variant) error {
@@ -228,6 +287,11 @@ func (h *harness) runS1(ctx context.Context, v variant) error {
 		return err
 	}
 	sk := sink.New(fmt.Sprintf("127.0.0.1:%d", ports[0]))
+	tr, err := h.newTracker()
+	if err != nil {
+		return err
+	}
+	sk.TrackIDs(tr != nil)
 	if err := sk.Start(); err != nil {
 		return err
 	}
@@ -244,29 +308,29 @@ func (h *harness) runS1(ctx context.Context, v variant) error {
 		return err
 	}
 	sk.CaptureNext()
-	lr, err := h.load(ctx, c.inAddr, h.o.rate, h.o.s1Duration, 0)
+	lr, err := h.load(ctx, c.inAddr, h.o.rate, h.o.s1Duration, 0, tr)
 	if err != nil {
 		return err
 	}
 	loadEnd := time.Now()
-	drained := sk.WaitFor(ctx, lr.Accepted, 15*time.Second, 90*time.Second)
+	drained := h.waitDelivered(ctx, sk, tr, lr, 15*time.Second, 90*time.Second)
 	drain := time.Since(loadEnd)
 	cpu1, err := procstat.CPUSeconds(pid)
 	if err != nil {
 		return fmt.Errorf("collector died: %w\n%s", err, c.proc.LogTail(2000))
 	}
 	hwm, _, _ := procstat.MemoryKB(pid)
-	received := sk.Spans()
+	d := h.deliveryOf(sk, tr, lr)
 	m := h.res.add("S1", v.label)
 	m["accepted spans/s"] = lr.SpansPerSecond()
 	m["CPU-s per M spans"] = (cpu1 - cpu0) / (float64(lr.Accepted) / 1e6)
 	m["peak RSS MiB"] = float64(hwm) / 1024
-	m["loss (accepted - received)"] = float64(lr.Accepted - received)
+	h.record(m, "S1", v.label, d, tr, lr)
 	m["rejected spans"] = float64(lr.Rejected)
 	m["drain after load s"] = drain.Seconds()
 	m["accepted spans"] = float64(lr.Accepted)
-	h.logf("  accepted %d (%.0f/s) rejected %d received %d drained=%v in %.1fs cpu %.1fs hwm %d MiB",
-		lr.Accepted, lr.SpansPerSecond(), lr.Rejected, received, drained, drain.Seconds(), cpu1-cpu0, hwm/1024)
+	h.logf("  accepted %d (%.0f/s) rejected %d; expected at the sink %d, received %d, lost %d, health checks delivered %d, duplicates %d; drained=%v in %.1fs cpu %.1fs hwm %d MiB",
+		lr.Accepted, lr.SpansPerSecond(), lr.Rejected, d.expected, d.received, d.lost, d.leaked, d.dup, drained, drain.Seconds(), cpu1-cpu0, hwm/1024)
 	if lr.LastError != "" {
 		h.res.note("S1", v.label, "last load error: "+lr.LastError)
 	}
@@ -287,6 +351,11 @@ func (h *harness) runS2S3(ctx context.Context, v variant) error {
 	// The sink port is chosen but nothing listens on it yet: the backend is down.
 	sk := sink.New(fmt.Sprintf("127.0.0.1:%d", ports[0]))
 	defer sk.Stop()
+	tr, err := h.newTracker()
+	if err != nil {
+		return err
+	}
+	sk.TrackIDs(tr != nil)
 	c, err := h.startCollector(ctx, v, ports[0])
 	if err != nil {
 		return err
@@ -296,7 +365,7 @@ func (h *harness) runS2S3(ctx context.Context, v variant) error {
 	s2 := h.res.add("S2", v.label)
 
 	cpu0, _ := procstat.CPUSeconds(pid)
-	lr, err := h.load(ctx, c.inAddr, 0, h.o.s2MaxTime, h.o.s2Spans)
+	lr, err := h.load(ctx, c.inAddr, 0, h.o.s2MaxTime, h.o.s2Spans, tr)
 	if err != nil {
 		return err
 	}
@@ -331,8 +400,9 @@ func (h *harness) runS2S3(ctx context.Context, v variant) error {
 		} else {
 			h.res.note("S2", v.label, "otelcol_exporter_edge_fsync_latency not exported on /metrics")
 		}
-		if n, ok, _ := procstat.Metric(ctx, c.metricsURL, "otelcol_exporter_edge_buffer_items"); ok && int64(n) != lr.Accepted {
-			h.res.note("S2", v.label, fmt.Sprintf("buffer_items %.0f != accepted %d", n, lr.Accepted))
+		// The filter drops the health checks before the buffer.
+		if n, ok, _ := procstat.Metric(ctx, c.metricsURL, "otelcol_exporter_edge_buffer_items"); ok && int64(n) != h.expected(tr, lr) {
+			h.res.note("S2", v.label, fmt.Sprintf("buffer_items %.0f != accepted %d minus health checks", n, lr.Accepted))
 		}
 	}
 
@@ -342,10 +412,15 @@ func (h *harness) runS2S3(ctx context.Context, v variant) error {
 		return err
 	}
 	cpu2, _ := procstat.CPUSeconds(pid)
-	reached, t95 := waitWithMilestone(ctx, sk, lr.Accepted, 0.95, h.o.replayMax)
+	want := h.expected(tr, lr)
+	count := sk.Spans
+	if tr != nil {
+		count = sk.UniqueSpans
+	}
+	reached, t95 := waitWithMilestone(ctx, count, want, 0.95, h.o.replayMax)
 	drain := time.Since(sinkStart)
 	cpu3, _ := procstat.CPUSeconds(pid)
-	received := sk.Spans()
+	received := count()
 	first, last := sk.FirstLast()
 	s3 := h.res.add("S3", v.label)
 	if !first.IsZero() {
@@ -355,7 +430,7 @@ func (h *harness) runS2S3(ctx context.Context, v variant) error {
 		}
 		if !t95.IsZero() {
 			if d := t95.Sub(first).Seconds(); d > 0 {
-				s3["replay spans/s (first span to 95%)"] = 0.95 * float64(lr.Accepted) / d
+				s3["replay spans/s (first span to 95%)"] = 0.95 * float64(want) / d
 			}
 		}
 	}
@@ -363,7 +438,7 @@ func (h *harness) runS2S3(ctx context.Context, v variant) error {
 		s3["drain time s"] = drain.Seconds()
 		s3["replay spans/s (from backend up)"] = float64(received) / drain.Seconds()
 	} else {
-		h.res.note("S3", v.label, fmt.Sprintf("drain not complete after %s: %d of %d spans", h.o.replayMax, received, lr.Accepted))
+		h.res.note("S3", v.label, fmt.Sprintf("drain not complete after %s: %d of %d spans", h.o.replayMax, received, want))
 	}
 	s3["CPU-s per M spans replayed"] = (cpu3 - cpu2) / (float64(max(received, 1)) / 1e6)
 	// A moment for acknowledgements to be recorded and files to be released.
@@ -372,13 +447,24 @@ func (h *harness) runS2S3(ctx context.Context, v variant) error {
 	hwm, _, _ := procstat.MemoryKB(pid)
 	s3["bytes on disk after drain"] = float64(allocAfter)
 	s3["peak RSS MiB (whole S2+S3)"] = float64(hwm) / 1024
-	s3["loss (accepted - received)"] = float64(lr.Accepted - sk.Spans())
-	h.logf("  S3 received %d/%d reached=%v drain %.1fs first span after %.1fs; disk after %d B; hwm %d MiB",
-		received, lr.Accepted, reached, drain.Seconds(), first.Sub(sinkStart).Seconds(), allocAfter, hwm/1024)
+	d := h.deliveryOf(sk, tr, lr)
+	h.record(s3, "S3", v.label, d, tr, lr)
+	h.logf("  S3 received %d/%d reached=%v lost %d health checks delivered %d duplicates %d; drain %.1fs first span after %.1fs; disk after %d B; hwm %d MiB",
+		d.received, d.expected, reached, d.lost, d.leaked, d.dup, drain.Seconds(), first.Sub(sinkStart).Seconds(), allocAfter, hwm/1024)
 	for _, l := range c.errorLines(3) {
 		h.res.note("S2", v.label, "log: "+l)
 	}
 	return nil
+}
+
+// waitDelivered waits until every span that must arrive did (distinct span
+// IDs with a tracker), no span arrived for idle, or timeout.
+func (h *harness) waitDelivered(ctx context.Context, sk *sink.Sink, tr *idTracker, lr loadgen.Result, idle, timeout time.Duration) bool {
+	want := h.expected(tr, lr)
+	if tr != nil {
+		return sk.WaitForUnique(ctx, want, idle, timeout)
+	}
+	return sk.WaitFor(ctx, want, idle, timeout)
 }
 
 func (h *harness) runS4() {
@@ -416,15 +502,15 @@ func tv(t syscall.Timeval) float64 {
 	return float64(t.Sec) + float64(t.Usec)/1e6
 }
 
-// waitWithMilestone waits until sk has want spans (or timeout/ctx) and also
-// returns when it first had frac*want of them.
-func waitWithMilestone(ctx context.Context, sk *sink.Sink, want int64, frac float64, timeout time.Duration) (bool, time.Time) {
+// waitWithMilestone waits until count reaches want (or timeout/ctx) and also
+// returns when it first reached frac*want.
+func waitWithMilestone(ctx context.Context, count func() int64, want int64, frac float64, timeout time.Duration) (bool, time.Time) {
 	var tm time.Time
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		n := sk.Spans()
+		n := count()
 		if tm.IsZero() && float64(n) >= frac*float64(want) {
 			tm = time.Now()
 		}

@@ -39,20 +39,21 @@ type options struct {
 	workers      int
 	rate         float64
 	uniqueIDs    bool
+	healthChecks bool
 	tmpRoot      string
 	command      string
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.repo, "repo", "..", "repository root (holds _build/ and ../shared/anchor/)")
+	flag.StringVar(&o.repo, "repo", "..", "repository root (holds _build/ and bench/anchor/)")
 	flag.BoolVar(&o.quick, "quick", false, "short durations, smaller counts, 1 run each unless -runs is given")
 	flag.IntVar(&o.runs, "runs", 0, "runs per collector and scenario (default 3, 1 with -quick)")
 	flag.StringVar(&o.out, "out", "", "markdown output (default <repo>/bench/results/results.md)")
 	flag.StringVar(&o.oursBin, "ours-bin", "", "otelcol-edge binary (default <repo>/_build/otelcol-edge/otelcol-edge)")
 	flag.StringVar(&o.anchorBin, "anchor-bin", "", "anchor binary (default <repo>/_build/anchor/otelcol-anchor)")
 	flag.StringVar(&o.oursConfig, "ours-config", "", "otelcol-edge config (default <repo>/bench/configs/edge.yaml)")
-	flag.StringVar(&o.anchorConfig, "anchor-config", "", "anchor config (default <repo>/../shared/anchor/pipeline.yaml)")
+	flag.StringVar(&o.anchorConfig, "anchor-config", "", "anchor config (default <repo>/bench/anchor/pipeline.yaml)")
 	flag.StringVar(&o.scenarios, "scenarios", "s1,s2,s4", "comma-separated scenarios; s2 includes the s3 replay")
 	flag.DurationVar(&o.s1Duration, "s1-duration", 0, "S1 load duration (default 20s, 8s with -quick)")
 	flag.Int64Var(&o.s2Spans, "s2-spans", 0, "spans sent while the sink is down in S2 (default 1000000, 300000 with -quick)")
@@ -62,7 +63,8 @@ func main() {
 	flag.IntVar(&o.conns, "connections", 4, "gRPC connections of the load generator")
 	flag.IntVar(&o.workers, "workers", 2, "concurrent requests per connection")
 	flag.Float64Var(&o.rate, "rate", 0, "S1 fixed rate in spans/s (0: as fast as accepted)")
-	flag.BoolVar(&o.uniqueIDs, "unique-ids", true, "patch trace/span IDs so every span sent is unique")
+	flag.BoolVar(&o.uniqueIDs, "unique-ids", true, "patch trace/span IDs so every span sent is unique; loss is then counted by span ID")
+	flag.BoolVar(&o.healthChecks, "health-checks", true, "every tenth span is a health check (http.route /healthz) that both pipelines' filter drops")
 	flag.StringVar(&o.tmpRoot, "tmp", "", "parent of the temporary run directories (default $TMPDIR)")
 	flag.StringVar(&o.command, "command", "", "how the harness was invoked, for the report (default: the command line)")
 	flag.Parse()
@@ -94,7 +96,7 @@ func (o *options) fill() error {
 	def(&o.oursBin, filepath.Join(o.repo, "_build", "otelcol-edge", "otelcol-edge"))
 	def(&o.anchorBin, filepath.Join(o.repo, "_build", "anchor", "otelcol-anchor"))
 	def(&o.oursConfig, filepath.Join(o.repo, "bench", "configs", "edge.yaml"))
-	def(&o.anchorConfig, filepath.Join(o.repo, "..", "shared", "anchor", "pipeline.yaml"))
+	def(&o.anchorConfig, filepath.Join(o.repo, "bench", "anchor", "pipeline.yaml"))
 	pick := func(full, quick time.Duration) time.Duration {
 		if o.quick {
 			return quick
@@ -134,7 +136,15 @@ func (o *options) fill() error {
 }
 
 func run(ctx context.Context, o options) error {
-	req, err := payload.Build(o.spansPerReq)
+	build := payload.Build
+	if o.healthChecks {
+		build = payload.BuildWithHealthChecks
+	}
+	req, err := build(o.spansPerReq)
+	if err != nil {
+		return err
+	}
+	plan, err := newIDTracker(req)
 	if err != nil {
 		return err
 	}
@@ -154,9 +164,9 @@ func run(ctx context.Context, o options) error {
 		binInfo[cp] = desc
 		*b = cp
 	}
-	h := &harness{o: o, payload: req, tmp: tmp, res: newResults(), loadBefore: procstat.LoadAvg()}
-	h.logf("payload: %d spans/request, %d bytes (%d bytes/span); runs=%d quick=%v",
-		o.spansPerReq, len(req), len(req)/o.spansPerReq, o.runs, o.quick)
+	h := &harness{o: o, payload: req, tmp: tmp, res: newResults(), loadBefore: procstat.LoadAvg(), dropsPerRequest: plan.dropsPerRequest()}
+	h.logf("payload: %d spans/request (%d health checks the filter drops), %d bytes (%d bytes/span); runs=%d quick=%v",
+		o.spansPerReq, h.dropsPerRequest, len(req), len(req)/o.spansPerReq, o.runs, o.quick)
 	start := time.Now()
 	err = h.runScenarios(ctx)
 	h.res.total = time.Since(start)

@@ -48,6 +48,9 @@ type options struct {
 	// R1
 	outageSpans int64
 	outageHold  time.Duration
+	// outageBatchAnchor adds the anchor with a batch processor in front of
+	// its persistent queue (anchorBatchOverlay).
+	outageBatchAnchor bool
 	// R2
 	budgetBytes       int64
 	zstdBudgetBytes   int64
@@ -78,13 +81,13 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.repo, "repo", "..", "repository root (holds _build/, testdata/invalid/ and ../shared/anchor/)")
+	flag.StringVar(&o.repo, "repo", "..", "repository root (holds _build/, testdata/invalid/ and bench/anchor/)")
 	flag.BoolVar(&o.quick, "quick", false, "short version: smaller counts and durations (< 5 minutes)")
 	flag.StringVar(&o.out, "out", "", "markdown output (default <repo>/bench/results/reliability.md)")
 	flag.StringVar(&o.oursBin, "ours-bin", "", "otelcol-edge binary (default <repo>/_build/otelcol-edge/otelcol-edge)")
 	flag.StringVar(&o.anchorBin, "anchor-bin", "", "anchor binary (default <repo>/_build/anchor/otelcol-anchor)")
 	flag.StringVar(&o.oursConfig, "ours-config", "", "otelcol-edge config (default <repo>/bench/configs/edge.yaml)")
-	flag.StringVar(&o.anchorConfig, "anchor-config", "", "anchor config (default <repo>/../shared/anchor/pipeline.yaml)")
+	flag.StringVar(&o.anchorConfig, "anchor-config", "", "anchor config (default <repo>/bench/anchor/pipeline.yaml)")
 	flag.StringVar(&o.invalidDir, "invalid-dir", "", "invalid configs for R7 (default <repo>/testdata/invalid)")
 	flag.StringVar(&o.scenarios, "scenarios", "r7,r1,r2,r3,r5,r4,r6", "comma-separated scenarios, run in this order")
 	flag.StringVar(&o.command, "command", "", "how the suite was invoked, for the report (default: the command line)")
@@ -97,6 +100,7 @@ func main() {
 	flag.DurationVar(&o.drainIdle, "drain-idle", 0, "a drain wait also ends after this long without a new span (default 60s, 45s quick)")
 	flag.Int64Var(&o.outageSpans, "outage-spans", 0, "R1: spans acknowledged during the outage (default 500000, 150000 quick)")
 	flag.DurationVar(&o.outageHold, "outage-hold", 0, "R1: keep the backend down at least this long after the first span; >= 300s adds the \"anchor (default retry)\" variant")
+	flag.BoolVar(&o.outageBatchAnchor, "outage-batch-anchor", true, "R1: also run the anchor with a batch processor in front of its persistent queue (the old anchor pipeline's shape: it acknowledges spans before they are on disk)")
 	flag.Int64Var(&o.budgetBytes, "budget-bytes", 0, "R2: disk budget B (default 64 MiB, 32 MiB quick); 3*B of OTLP wire bytes are sent")
 	flag.Int64Var(&o.zstdBudgetBytes, "zstd-budget-bytes", 0, "R2: budget of the variant with our default on-disk compression (default B/2)")
 	flag.Float64Var(&o.zstdBytesPerSpan, "zstd-bytes-per-span", 42.5, "R2: our on-disk bytes per span with zstd (make bench S2), to send 3x that budget")
@@ -150,7 +154,7 @@ func (o *options) fill() error {
 	def(&o.oursBin, filepath.Join(o.repo, "_build", "otelcol-edge", "otelcol-edge"))
 	def(&o.anchorBin, filepath.Join(o.repo, "_build", "anchor", "otelcol-anchor"))
 	def(&o.oursConfig, filepath.Join(o.repo, "bench", "configs", "edge.yaml"))
-	def(&o.anchorConfig, filepath.Join(o.repo, "..", "shared", "anchor", "pipeline.yaml"))
+	def(&o.anchorConfig, filepath.Join(o.repo, "bench", "anchor", "pipeline.yaml"))
 	def(&o.invalidDir, filepath.Join(o.repo, "testdata", "invalid"))
 	dur := func(p *time.Duration, full, quick time.Duration) {
 		if *p <= 0 {

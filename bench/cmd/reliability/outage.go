@@ -18,6 +18,23 @@ const anchorDefaultRetryOverlay = `exporters:
       max_elapsed_time: 300s
 `
 
+// anchorBatchOverlay puts a batch processor at the end of the anchor's
+// processors, in front of the exporter's persistent queue: the shape of the
+// anchor pipeline this suite used before (and a common upstream config). The
+// batch processor acknowledges spans to the receiver as soon as they are in
+// its in-memory batch, before they reach the file_storage queue, so a kill -9
+// loses whatever batches were still in memory.
+const anchorBatchOverlay = `processors:
+  batch:
+service:
+  pipelines:
+    traces:
+      processors: [resource, attributes, filter, batch]
+`
+
+// labelAnchorBatch is the R1 row of the anchor with anchorBatchOverlay.
+const labelAnchorBatch = "anchor (batch processor before the queue)"
+
 // upstreamDefaultMaxElapsed is the default retry_on_failure.max_elapsed_time
 // of the upstream exporterhelper.
 const upstreamDefaultMaxElapsed = 300 * time.Second
@@ -36,13 +53,20 @@ func (h *harness) runOutage(ctx context.Context) error {
 		"the collector is killed with SIGKILL (process group) and restarted on the same buffer directory after 1/4, 2/4 and 3/4 of them, "+
 		"while the load keeps going (requests failing during a restart are not acknowledged and not counted as sent). "+
 		"Then the sink starts and the drain is awaited. Ours: bench/configs/edge.yaml unchanged (fsync interval); "+
-		"anchor: pipeline.yaml unchanged (file_storage queue, retry_on_failure.max_elapsed_time 0 = never expire).", h.o.outageSpans)
+		"anchor: bench/anchor/pipeline.yaml unchanged (file_storage queue, retry_on_failure.max_elapsed_time 0 = never expire).", h.o.outageSpans)
+	if h.o.outageBatchAnchor {
+		s.setup += fmt.Sprintf(" \"%s\" adds a batch processor after filter, in front of the queue (the old anchor pipeline's shape): "+
+			"it acknowledges spans once they are in its in-memory batch, before they are on disk.", labelAnchorBatch)
+	}
 	h.rep.add(s)
 	type v struct {
 		label, overlay string
 		anchor         bool
 	}
 	variants := []v{{labelOurs, "", false}, {labelAnchor, "", true}}
+	if h.o.outageBatchAnchor {
+		variants = append(variants, v{labelAnchorBatch, anchorBatchOverlay, true})
+	}
 	if h.o.outageHold >= upstreamDefaultMaxElapsed {
 		variants = append(variants, v{"anchor (default retry)", anchorDefaultRetryOverlay, true})
 	}
@@ -65,7 +89,7 @@ func (h *harness) runOutage(ctx context.Context) error {
 	if h.o.outageHold < upstreamDefaultMaxElapsed {
 		s.notes = append(s.notes, fmt.Sprintf("\"anchor (default retry)\" (retry_on_failure.max_elapsed_time left at the upstream default 300 s) was skipped: "+
 			"the outage lasted %.0f s, shorter than 300 s, so the default would not expire anything and the row would repeat \"anchor\". "+
-			"Run with `-outage-hold 330s` (about 12 extra minutes) to measure it; ../shared/anchors.md section 1 records that with expiring retries "+
+			"Run with `-outage-hold 330s` (about 12 extra minutes) to measure it; an earlier measurement in this project found that with expiring retries "+
 			"(10 s, outage phases of ~20 s) the anchor deleted 60 %% of the spans from disk, and the shipped 300 s default does the same to any longer outage.",
 			lastOutage.Seconds()))
 	}

@@ -230,11 +230,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return res, nil
 }
 
-// idPlan says, for every span of the payload, where its IDs are, whether it
-// starts a new trace and which span of the request is its parent.
+// idPlan says, for every span of the payload, where its IDs are, which span
+// of the request is the first of its trace and which one is its parent.
 type idPlan struct {
-	offs       []otlpwire.SpanIDOffsets
-	traceStart []bool
+	offs []otlpwire.SpanIDOffsets
+	// traceFirst is the index of the first span of the request with the same
+	// trace ID (the span itself when it starts the trace): the spans of one
+	// trace need not be contiguous (a health check may sit between them).
+	traceFirst []int
 	parent     []int // index of the parent span in the request, -1 if none
 }
 
@@ -243,13 +246,20 @@ func newIDPlan(req []byte) (*idPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &idPlan{offs: offs, traceStart: make([]bool, len(offs)), parent: make([]int, len(offs))}
+	p := &idPlan{offs: offs, traceFirst: make([]int, len(offs)), parent: make([]int, len(offs))}
 	bySpanID := make(map[string]int, len(offs))
+	byTraceID := make(map[string]int, len(offs))
 	for i, o := range offs {
 		bySpanID[string(req[o.Span:o.Span+8])] = i
 	}
 	for i, o := range offs {
-		p.traceStart[i] = i == 0 || string(req[o.Trace:o.Trace+16]) != string(req[offs[i-1].Trace:offs[i-1].Trace+16])
+		tid := string(req[o.Trace : o.Trace+16])
+		first, ok := byTraceID[tid]
+		if !ok {
+			first = i
+			byTraceID[tid] = i
+		}
+		p.traceFirst[i] = first
 		p.parent[i] = -1
 		if o.Parent >= 0 {
 			if j, ok := bySpanID[string(req[o.Parent:o.Parent+8])]; ok {
@@ -267,10 +277,11 @@ type idRewriter struct {
 	plan  *idPlan
 	state uint64
 	span  []uint64
+	trace [][2]uint64 // new trace ID by span index (set at the first span of each trace)
 }
 
 func (p *idPlan) rewriter(worker, seed uint64) *idRewriter {
-	return &idRewriter{plan: p, state: worker<<56 + seed<<32, span: make([]uint64, len(p.offs))}
+	return &idRewriter{plan: p, state: worker<<56 + seed<<32, span: make([]uint64, len(p.offs)), trace: make([][2]uint64, len(p.offs))}
 }
 
 func (r *idRewriter) next() uint64 {
@@ -282,13 +293,13 @@ func (r *idRewriter) next() uint64 {
 }
 
 func (r *idRewriter) rewrite(buf []byte) {
-	var hi, lo uint64
 	for i, o := range r.plan.offs {
-		if r.plan.traceStart[i] {
-			hi, lo = r.next(), r.next()
+		f := r.plan.traceFirst[i]
+		if f == i {
+			r.trace[i] = [2]uint64{r.next(), r.next()}
 		}
-		binary.BigEndian.PutUint64(buf[o.Trace:], hi)
-		binary.BigEndian.PutUint64(buf[o.Trace+8:], lo)
+		binary.BigEndian.PutUint64(buf[o.Trace:], r.trace[f][0])
+		binary.BigEndian.PutUint64(buf[o.Trace+8:], r.trace[f][1])
 		r.span[i] = r.next() | 1
 		binary.BigEndian.PutUint64(buf[o.Span:], r.span[i])
 	}

@@ -15,8 +15,22 @@ import (
 	"github.com/otelcol-edge/otelcol-edge/bench/internal/sink"
 )
 
+// TestRewriteUniqueIDsKeepsTraces: every span gets a new ID on every round,
+// and the spans of one trace keep one (new) trace ID and their parent links,
+// also when a health check sits between two spans of a trace.
 func TestRewriteUniqueIDsKeepsTraces(t *testing.T) {
-	req, err := payload.Build(50)
+	t.Run("plain", func(t *testing.T) {
+		// 50 spans: 10 traces of 5.
+		testRewrite(t, payload.Build, 10)
+	})
+	t.Run("health checks", func(t *testing.T) {
+		// 45 spans in 9 traces of 5 plus 5 health checks, each its own trace.
+		testRewrite(t, payload.BuildWithHealthChecks, 14)
+	})
+}
+
+func testRewrite(t *testing.T, build func(int) ([]byte, error), tracesPerRequest int) {
+	req, err := build(50)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,8 +75,8 @@ func TestRewriteUniqueIDsKeepsTraces(t *testing.T) {
 			}
 		}
 	}
-	if len(traces) != 3*10 {
-		t.Errorf("traces = %d, want 30 (5 spans per trace)", len(traces))
+	if len(traces) != 3*tracesPerRequest {
+		t.Errorf("traces = %d, want %d", len(traces), 3*tracesPerRequest)
 	}
 }
 

@@ -37,14 +37,36 @@ var userAgents = []string{
 	"Go-http-client/2.0",
 }
 
+// HealthCheckRoute is the http.route of the health-check spans of
+// BuildWithHealthChecks; the benchmark pipelines of both collectors drop them
+// with the filter condition `attributes["http.route"] == "/healthz"`.
+const HealthCheckRoute = "/healthz"
+
 // Build returns the encoded ExportTraceServiceRequest with n spans (one
-// resource, one scope) and its size. The content is deterministic. No span has
-// http.route "/healthz", so filters that drop health checks never match.
+// resource, one scope). The content is deterministic. No span has
+// http.route "/healthz", so filters that drop health checks never match: every
+// span sent must arrive (the reliability suite).
 func Build(n int) ([]byte, error) {
+	return build(n, false)
+}
+
+// BuildWithHealthChecks returns the request of Build with every tenth span
+// (index 9, 19, 29, ...) replaced by a health-check span: a server span
+// "GET /healthz" in a trace of its own, with http.route "/healthz" and a
+// kube-probe user agent, as a Kubernetes liveness probe produces. With n a
+// multiple of 10, exactly 10 % of the spans are health checks. The other spans
+// are the first spans of Build's sequence (their traces stay whole: a health
+// check may sit between two spans of one trace, as in a real SDK batch).
+func BuildWithHealthChecks(n int) ([]byte, error) {
+	return build(n, true)
+}
+
+func build(n int, healthChecks bool) ([]byte, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("payload: need at least one span, got %d", n)
 	}
 	rng := rand.New(rand.NewPCG(42, 7))
+	hcRng := rand.New(rand.NewPCG(4242, 9))
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	ra := rs.Resource().Attributes()
@@ -64,8 +86,14 @@ func Build(n int) ([]byte, error) {
 	spans.EnsureCapacity(n)
 	var tid [16]byte
 	var sid, psid [8]byte
-	for i := range n {
+	i := -1 // index of the span among the non-health-check spans
+	for k := range n {
 		sp := spans.AppendEmpty()
+		if healthChecks && k%10 == 9 {
+			healthCheckSpan(sp, hcRng, base.Add(time.Duration(k)*137*time.Microsecond))
+			continue
+		}
+		i++
 		// Five spans per trace: one server span and four children.
 		if i%5 == 0 {
 			binary.BigEndian.PutUint64(tid[:8], rng.Uint64())
@@ -133,4 +161,31 @@ func Build(n int) ([]byte, error) {
 		}
 	}
 	return ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+}
+
+// healthCheckSpan fills sp as a liveness probe's server span, in a trace of
+// its own.
+func healthCheckSpan(sp ptrace.Span, rng *rand.Rand, start time.Time) {
+	var tid [16]byte
+	var sid [8]byte
+	binary.BigEndian.PutUint64(tid[:8], rng.Uint64())
+	binary.BigEndian.PutUint64(tid[8:], rng.Uint64())
+	binary.BigEndian.PutUint64(sid[:], rng.Uint64()|1)
+	sp.SetTraceID(pcommon.TraceID(tid))
+	sp.SetSpanID(pcommon.SpanID(sid))
+	sp.SetName("GET " + HealthCheckRoute)
+	sp.SetKind(ptrace.SpanKindServer)
+	sp.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
+	sp.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(time.Duration(40+rng.IntN(200)) * time.Microsecond)))
+	a := sp.Attributes()
+	a.PutStr("http.request.method", "GET")
+	a.PutStr("http.route", HealthCheckRoute)
+	a.PutStr("url.path", HealthCheckRoute)
+	a.PutStr("server.address", "checkout.svc")
+	a.PutInt("server.port", 8443)
+	a.PutStr("client.address", fmt.Sprintf("10.0.%d.%d", rng.IntN(4), 1+rng.IntN(254)))
+	a.PutStr("user_agent.original", "kube-probe/1.31")
+	a.PutInt("http.response.status_code", 200)
+	a.PutInt("http.response.body.size", 2)
+	a.PutStr("network.protocol.version", "1.1")
 }

@@ -53,3 +53,57 @@ func TestBuild(t *testing.T) {
 		t.Errorf("attributes %d", attrs)
 	}
 }
+
+// TestBuildWithHealthChecks: exactly every tenth span is a health check
+// (http.route "/healthz", its own trace, no parent); the others are Build's
+// spans in Build's order.
+func TestBuildWithHealthChecks(t *testing.T) {
+	b, err := BuildWithHealthChecks(500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := Build(450)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("request %d bytes, %d bytes per span", len(b), len(b)/500)
+	req := ptraceotlp.NewExportRequest()
+	if err := req.UnmarshalProto(b); err != nil {
+		t.Fatal(err)
+	}
+	want := ptraceotlp.NewExportRequest()
+	if err := want.UnmarshalProto(plain); err != nil {
+		t.Fatal(err)
+	}
+	spans := req.Traces().ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	wantSpans := want.Traces().ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	if spans.Len() != 500 {
+		t.Fatalf("%d spans", spans.Len())
+	}
+	traceIDs := map[[16]byte]int{}
+	for k := range spans.Len() {
+		traceIDs[spans.At(k).TraceID()]++
+	}
+	j := 0
+	for k := range spans.Len() {
+		sp := spans.At(k)
+		route, _ := sp.Attributes().Get("http.route")
+		if k%10 == 9 {
+			if route.Str() != HealthCheckRoute || !sp.ParentSpanID().IsEmpty() || traceIDs[sp.TraceID()] != 1 {
+				t.Fatalf("span %d: route %q parent %v, %d spans in its trace: not a lone health check", k, route.Str(), sp.ParentSpanID(), traceIDs[sp.TraceID()])
+			}
+			continue
+		}
+		if route.Str() == HealthCheckRoute {
+			t.Fatalf("span %d: health check route on a normal span", k)
+		}
+		w := wantSpans.At(j)
+		if sp.SpanID() != w.SpanID() || sp.TraceID() != w.TraceID() || sp.Name() != w.Name() || sp.Attributes().Len() != w.Attributes().Len() {
+			t.Fatalf("span %d differs from Build's span %d", k, j)
+		}
+		j++
+	}
+	if j != 450 {
+		t.Fatalf("%d normal spans", j)
+	}
+}

@@ -264,13 +264,23 @@ func (s *Sink) Reset() {
 // for idle (when idle > 0), or until timeout or ctx ends. It reports whether
 // want was reached.
 func (s *Sink) WaitFor(ctx context.Context, want int64, idle, timeout time.Duration) bool {
+	return waitCount(ctx, s.Spans, want, idle, timeout)
+}
+
+// WaitForUnique is WaitFor counting distinct span IDs (TrackIDs) instead of
+// spans, so that duplicates do not end the wait early.
+func (s *Sink) WaitForUnique(ctx context.Context, want int64, idle, timeout time.Duration) bool {
+	return waitCount(ctx, s.UniqueSpans, want, idle, timeout)
+}
+
+func waitCount(ctx context.Context, count func() int64, want int64, idle, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
-	last := s.Spans()
+	last := count()
 	lastChange := time.Now()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		n := s.Spans()
+		n := count()
 		if n >= want {
 			return true
 		}

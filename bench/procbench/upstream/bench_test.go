@@ -10,7 +10,7 @@ import (
 
 // The upstream processors of the anchor build (contrib v0.161.0), created
 // through their factories with the configuration of
-// ../shared/anchor/pipeline.yaml. The names of the benchmarks are the same in
+// bench/anchor/pipeline.yaml. The names of the benchmarks are the same in
 // bench/procbench/ours.
 
 // resourceConfig is the anchor's resource processor.

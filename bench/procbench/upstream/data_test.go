@@ -10,8 +10,11 @@ package procbench // import "github.com/otelcol-edge/otelcol-edge/bench/procbenc
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"testing"
 
 	"go.opentelemetry.io/collector/component"
@@ -116,7 +119,7 @@ func genTraces(ds dataset) ptrace.Traces {
 // Filter configurations, written in the upstream (contrib) syntax, which our
 // filter processor accepts unchanged.
 
-// anchorFilterConfig is the filter of ../shared/anchor/pipeline.yaml.
+// anchorFilterConfig is the filter of bench/anchor/pipeline.yaml.
 func anchorFilterConfig() map[string]any {
 	return map[string]any{
 		"error_mode": "ignore",
@@ -330,6 +333,29 @@ func TestWork(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSameFileBothSides: this file is the same in ../ours and ../upstream
+// apart from the package clause (run.sh checks it too), so that both sides
+// measure the same data the same way.
+func TestSameFileBothSides(t *testing.T) {
+	var text [2]string
+	for i, side := range []string{"ours", "upstream"} {
+		b, err := os.ReadFile(filepath.Join("..", side, "data_test.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keep []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if !strings.HasPrefix(l, "package ") {
+				keep = append(keep, l)
+			}
+		}
+		text[i] = strings.Join(keep, "\n")
+	}
+	if text[0] != text[1] {
+		t.Fatal("ours/data_test.go and upstream/data_test.go differ: copy one onto the other (keep the import comment)")
 	}
 }
 
