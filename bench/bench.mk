@@ -3,10 +3,13 @@
 #
 #   include bench/bench.mk
 #
-#   make bench-quick   ~2 minutes: 1 run per collector, short scenarios
-#   make bench         ~10 minutes: 3 interleaved runs per collector
-#   make reliability-quick  < 5 minutes: fault scenarios, short version
-#   make reliability        < 30 minutes: fault scenarios, full numbers
+#   make bench-quick   ~1.5 minutes: 1 run per collector, short scenarios
+#   make bench         ~6.5 minutes: 3 interleaved runs per collector
+#   make reliability-quick  ~6 minutes: fault scenarios, short version
+#   make reliability        ~19 minutes: fault scenarios, full numbers
+#
+# (times on the 2-core machine with both binaries built; the first run also
+# builds the anchor, ~2 minutes)
 #
 # Both build our distribution ($(BINARY), from the Makefile) and, if missing
 # or older than its manifest, the anchor: builder v0.161.0 is installed into
@@ -62,13 +65,13 @@ bench-runner:
 	@mkdir -p $(dir $(BENCH_RUNNER))
 	cd $(BENCH_DIR) && $(GO) build -o $(BENCH_RUNNER) ./cmd/bench
 
-## bench: full side-by-side benchmark (3 interleaved runs each, < 15 minutes on 2 cores)
+## bench: full side-by-side benchmark (3 interleaved runs each, ~6.5 minutes on 2 cores)
 .PHONY: bench
 bench: $(BINARY) $(ANCHOR_BINARY) bench-runner
 	timeout -k 30s 13m $(BENCH_RUNNER) -repo $(BENCH_REPO) -ours-bin $(BINARY) -anchor-bin $(ANCHOR_BINARY) -anchor-config $(ANCHOR_PIPELINE) \
 		-out $(BENCH_RESULTS) -command "make bench" $(BENCH_FLAGS)
 
-## bench-quick: one short run of every scenario (< 3 minutes)
+## bench-quick: one short run of every scenario (~1.5 minutes)
 .PHONY: bench-quick
 bench-quick: $(BINARY) $(ANCHOR_BINARY) bench-runner
 	timeout -k 20s 150s $(BENCH_RUNNER) -repo $(BENCH_REPO) -ours-bin $(BINARY) -anchor-bin $(ANCHOR_BINARY) -anchor-config $(ANCHOR_PIPELINE) \
@@ -84,13 +87,13 @@ reliability-runner:
 	@mkdir -p $(dir $(RELIABILITY_RUNNER))
 	cd $(BENCH_DIR) && $(GO) build -o $(RELIABILITY_RUNNER) ./cmd/reliability
 
-## reliability: fault scenarios against ours and the anchor, full numbers (< 30 minutes on 2 cores)
+## reliability: fault scenarios against ours and the anchor, full numbers (~19 minutes on 2 cores)
 .PHONY: reliability
 reliability: $(BINARY) $(ANCHOR_BINARY) reliability-runner
 	timeout -k 30s 40m $(RELIABILITY_RUNNER) -repo $(BENCH_REPO) -ours-bin $(BINARY) -anchor-bin $(ANCHOR_BINARY) -anchor-config $(ANCHOR_PIPELINE) \
 		-out $(RELIABILITY_RESULTS) -command "make reliability" $(RELIABILITY_FLAGS)
 
-## reliability-quick: the same scenarios with small counts and short durations (< 5 minutes)
+## reliability-quick: the same scenarios with small counts and short durations (~6 minutes)
 .PHONY: reliability-quick
 reliability-quick: $(BINARY) $(ANCHOR_BINARY) reliability-runner
 	timeout -k 20s 8m $(RELIABILITY_RUNNER) -repo $(BENCH_REPO) -ours-bin $(BINARY) -anchor-bin $(ANCHOR_BINARY) -anchor-config $(ANCHOR_PIPELINE) \
