@@ -192,10 +192,13 @@ type RetryConfig struct {
 	RandomizationFactor float64 `mapstructure:"randomization_factor"`
 	// MaxAttemptsPerRecord bounds the attempts to send one record, alone, that
 	// a live backend answers with a server error (gRPC Internal or Unknown,
-	// HTTP 500) every time: after that many such answers the record goes to the
-	// dead letter (reason "poison") so it no longer holds up the log behind it.
-	// Outages (connection errors, timeouts, Unavailable, 502/503/504, 429...)
-	// never count. 0 retries such a record forever.
+	// HTTP 500) every time. After that many such answers the record is held
+	// aside and the data behind it is sent; if the backend accepts that data
+	// and still fails on the record once more, the record goes to the dead
+	// letter (reason "poison") so it no longer holds up the log. Outages
+	// (connection errors, timeouts, Unavailable, 502/503/504, 429...) never
+	// count, and a backend that fails on everything gives no evidence, so
+	// nothing is given up. 0 retries such a record forever.
 	MaxAttemptsPerRecord int `mapstructure:"max_attempts_per_record"`
 }
 

@@ -176,14 +176,22 @@ func (e *edgeExporter) nextBatch(ctx context.Context, r *wal.Reader, carry **wal
 }
 
 // read returns the next record, dropping (and counting) records older than
-// buffer.max_age when it is set.
+// buffer.max_age when it is set, and leaving out records held aside as
+// suspected poison (see poisonTracker).
 func (e *edgeExporter) read(ctx context.Context, r *wal.Reader) (wal.Record, error) {
 	for {
 		rec, err := r.Next(ctx)
-		if err != nil || e.cfg.Buffer.MaxAge <= 0 || time.Since(rec.Time) <= e.cfg.Buffer.MaxAge {
+		if err != nil {
 			return rec, err
 		}
+		if e.cfg.Buffer.MaxAge <= 0 || time.Since(rec.Time) <= e.cfg.Buffer.MaxAge {
+			if e.poison.skip(rec.Seq) {
+				continue
+			}
+			return rec, nil
+		}
 		e.log.Ack(rec.Seq)
+		e.poison.done(rec.Seq)
 		e.tb.ExporterEdgeItemsDropped.Add(context.Background(), int64(rec.Items), e.reasonAttr(reasonMaxAge))
 		e.warnLimiter.warn(e.logger, "Dropped data older than buffer.max_age", zap.Duration("max_age", e.cfg.Buffer.MaxAge), zap.Time("appended", rec.Time))
 	}
@@ -235,14 +243,25 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 				zap.String("endpoint", ep.id), zap.String("signal", kindName(b.kind)), zap.Int("records", len(b.seqs)), zap.Error(serr))
 			return
 		}
-		if limit := e.cfg.Retry.MaxAttemptsPerRecord; limit > 0 && e.poison.fail(b.seqs[0]) >= limit {
-			// A live backend failed on this record alone every time: it
-			// would hold up the log forever. Give it up (below).
-			serr.permanent = true
-			reason = reasonPoison
+		if limit := e.cfg.Retry.MaxAttemptsPerRecord; limit > 0 {
+			giveUp, held := e.poison.serverError(b.seqs[0], limit)
+			if giveUp {
+				// The backend accepts other data and still fails on this
+				// record alone: it would hold up the log forever. Give it
+				// up (below).
+				serr.permanent = true
+				reason = reasonPoison
+			} else if held {
+				e.logger.Warn("Backend keeps failing on a record; holding it aside and sending the data behind it",
+					zap.String("endpoint", ep.id), zap.String("signal", kindName(b.kind)), zap.Int("items", b.items),
+					zap.Int("attempts", limit), zap.Error(serr))
+			}
 		}
 	}
 	if serr != nil && !serr.permanent {
+		if !serr.serverError {
+			e.poison.outage()
+		}
 		e.eps.failure(ep, serr, serr.retryAfter)
 		if ctx.Err() == nil {
 			e.reportResult(ep, serr)
@@ -280,13 +299,24 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 		}
 		msg := "Export rejected permanently"
 		if reason == reasonPoison {
-			msg = fmt.Sprintf("Backend failed on a record %d times, gave it up as poison", e.cfg.Retry.MaxAttemptsPerRecord)
+			msg = fmt.Sprintf("Backend failed on a record alone %d times while accepting other data, gave it up as poison", e.cfg.Retry.MaxAttemptsPerRecord+1)
 		}
 		e.logger.Error(msg, zap.String("endpoint", ep.id), zap.String("signal", kindName(b.kind)), zap.Int("items", b.items),
 			zap.Bool("dead_letter_written", written), zap.Error(serr))
+		e.poison.done(b.seqs...)
 	} else {
 		e.eps.success(ep)
 		e.batchCap.Store(0)
+		if e.poison.heldCount() > 0 {
+			// Held records evicted for the budget meanwhile are gone.
+			e.poison.doneThrough(e.log.Stats().AckedSeq)
+		}
+		if e.poison.accepted(b.seqs) {
+			// The backend accepts other data: go back to the records held
+			// aside and send each alone once more.
+			e.batchCap.Store(1)
+			e.retryNeeded.Store(true)
+		}
 		accepted := int64(b.items)
 		if res.rejected > 0 {
 			rej := min(res.rejected, accepted)
@@ -305,27 +335,6 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 	for _, s := range b.seqs {
 		e.log.Ack(s)
 	}
-}
-
-// poisonTracker counts the attempts to send the record at the head of the log
-// alone that a live backend answered with a server error. It follows one
-// record: a failure of another record starts over. Outages neither count nor
-// reset it.
-type poisonTracker struct {
-	mu       sync.Mutex
-	seq      uint64
-	attempts int
-}
-
-// fail records one more server error for seq and returns its count.
-func (p *poisonTracker) fail(seq uint64) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.seq != seq {
-		p.seq, p.attempts = seq, 0
-	}
-	p.attempts++
-	return p.attempts
 }
 
 // pace sleeps so that replayed bytes stay under sending.replay_bytes_per_second.

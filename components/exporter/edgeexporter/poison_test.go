@@ -50,9 +50,10 @@ func (s *testSink) requestCount() int {
 
 // TestPoisonRecordIsDeadLettered: a live backend answers Internal to every
 // request that holds one marked record. The batches around it are bisected
-// so every other record is delivered; the marked record, alone, is given up
-// after retry.max_attempts_per_record answers, written to the dead letter and
-// counted once (reason poison); delivery goes on behind it.
+// so every other record is delivered; the marked record, alone, is held aside
+// after retry.max_attempts_per_record answers, and given up when the backend
+// accepts the data behind it but still fails on it: written to the dead
+// letter and counted once (reason poison); delivery goes on behind it.
 func TestPoisonRecordIsDeadLettered(t *testing.T) {
 	sink := newStoppedSink(t)
 	var poisonRequests atomic.Int32
@@ -71,10 +72,7 @@ func TestPoisonRecordIsDeadLettered(t *testing.T) {
 	for i := range 10 {
 		td := genTraces(uint64(i*10), 10)
 		if i == 4 {
-			spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
-			for k := 0; k < spans.Len(); k++ {
-				spans.At(k).SetName(poisonName)
-			}
+			markPoison(td)
 		}
 		require.NoError(t, h.traces.ConsumeTraces(t.Context(), td))
 	}
@@ -91,7 +89,7 @@ func TestPoisonRecordIsDeadLettered(t *testing.T) {
 	assert.Equal(t, int64(10), h.sum("otelcol_exporter_edge_items_dropped", "reason", "poison"))
 	assert.Equal(t, int64(0), h.sum("otelcol_exporter_edge_items_dropped", "reason", "dead_letter"))
 	assert.Equal(t, int64(90), h.sum("otelcol_exporter_edge_items_sent", "signal", "traces"))
-	assert.GreaterOrEqual(t, poisonRequests.Load(), int32(3), "the marked record was sent alone max_attempts_per_record times")
+	assert.GreaterOrEqual(t, poisonRequests.Load(), int32(4), "the marked record was sent alone max_attempts_per_record times, then once more")
 
 	// Delivery goes on; the poison record was counted once.
 	h.sendSpans(1000, 10)
@@ -105,6 +103,145 @@ func TestPoisonRecordIsDeadLettered(t *testing.T) {
 	require.Len(t, lines, 1, "the poison record, once")
 	assert.Equal(t, 10, lines[0].SpanCount())
 	assert.True(t, hasPoison(lines[0]))
+}
+
+// markPoison renames every span of td so the sink fails on it.
+func markPoison(td ptrace.Traces) ptrace.Traces {
+	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	for k := 0; k < spans.Len(); k++ {
+		spans.At(k).SetName(poisonName)
+	}
+	return td
+}
+
+// TestPoisonRunIsDeadLettered: several poison records in a row are held aside
+// one after the other until a good record behind them gets through; then each
+// is given up, and everything else is delivered.
+func TestPoisonRunIsDeadLettered(t *testing.T) {
+	sink := newStoppedSink(t)
+	sink.setFailTraces(func(td ptrace.Traces) codes.Code {
+		if hasPoison(td) {
+			return codes.Internal
+		}
+		return codes.OK
+	})
+	cfg := testConfig(t, sink.addr)
+	cfg.Retry.MaxAttemptsPerRecord = 2
+	h := startExporter(t, cfg)
+	for i := range 10 {
+		td := genTraces(uint64(i*10), 10)
+		if i >= 3 && i <= 5 {
+			markPoison(td)
+		}
+		require.NoError(t, h.traces.ConsumeTraces(t.Context(), td))
+	}
+	sink.start()
+	waitFor(t, 30*time.Second, func() bool { return h.pending() == 0 }, "the log drains past the poison records (pending %d)", h.pending())
+	got := map[uint64]bool{}
+	for _, s := range sink.seqs() {
+		got[s] = true
+	}
+	for i := range uint64(100) {
+		assert.Equal(t, i < 30 || i >= 60, got[i], "span %d delivered iff not marked", i)
+	}
+	assert.Equal(t, int64(30), h.sum("otelcol_exporter_edge_items_dropped", "reason", "poison"))
+	assert.Equal(t, int64(30), h.sum("otelcol_exporter_edge_items_dropped"))
+	assert.Equal(t, 0, h.traces.e.poison.heldCount())
+}
+
+// TestBackendFailingEverythingLosesNothing: a backend that answers Internal to
+// every request (its storage is down, say) is an outage, not poison: records
+// reach max_attempts_per_record and are held aside, but none is given up, as
+// the backend accepts nothing else; when it recovers, everything is delivered.
+func TestBackendFailingEverythingLosesNothing(t *testing.T) {
+	sink := newTestSink(t)
+	sink.setFail(codes.Internal)
+	cfg := testConfig(t, sink.addr)
+	cfg.Retry.MaxAttemptsPerRecord = 2
+	h := startExporter(t, cfg)
+	for i := range 5 {
+		h.sendSpans(uint64(i*10), 10)
+	}
+	waitFor(t, 20*time.Second, func() bool { return h.traces.e.poison.heldCount() >= 3 }, "several records held aside (held %d)", h.traces.e.poison.heldCount())
+	assert.Equal(t, int64(0), h.sum("otelcol_exporter_edge_items_dropped"), "nothing given up while the backend fails on everything")
+	h.sendSpans(50, 10) // new data during the outage
+	time.Sleep(300 * time.Millisecond)
+	assert.Equal(t, int64(0), h.sum("otelcol_exporter_edge_items_dropped"))
+
+	sink.setFail(codes.OK)
+	waitFor(t, 20*time.Second, func() bool { return h.pending() == 0 }, "delivery after the backend recovered (pending %d)", h.pending())
+	got := map[uint64]bool{}
+	for _, s := range sink.seqs() {
+		got[s] = true
+	}
+	assert.Len(t, got, 60)
+	assert.Equal(t, int64(0), h.sum("otelcol_exporter_edge_items_dropped"))
+	assert.NoFileExists(t, filepath.Join(h.traces.e.bufferDir(), "deadletter-traces.jsonl"))
+}
+
+// TestPoisonTracker: the tracker's decisions, step by step.
+func TestPoisonTracker(t *testing.T) {
+	var p poisonTracker
+	// Server errors of one record count; another record starts over.
+	for i := range 2 {
+		giveUp, held := p.serverError(7, 3)
+		require.False(t, giveUp, "attempt %d", i+1)
+		require.False(t, held, "attempt %d", i+1)
+	}
+	giveUp, held := p.serverError(8, 3)
+	require.False(t, giveUp || held, "a new record starts over")
+	_, _ = p.serverError(7, 3)
+	_, _ = p.serverError(7, 3)
+	giveUp, held = p.serverError(7, 3)
+	require.False(t, giveUp)
+	require.True(t, held, "held at the limit")
+	assert.True(t, p.skip(7), "held records are left out while there is no evidence")
+	assert.False(t, p.skip(8))
+
+	// Without evidence a held record is never given up.
+	giveUp, _ = p.serverError(7, 3)
+	assert.False(t, giveUp)
+
+	// Another record accepted: evidence, go back to the held one.
+	assert.True(t, p.accepted([]uint64{9, 10}))
+	assert.False(t, p.accepted([]uint64{11}), "only the first evidence asks to go back")
+	assert.False(t, p.skip(7), "sent again once there is evidence")
+	// An outage makes the evidence stale.
+	p.outage()
+	assert.True(t, p.skip(7))
+	assert.True(t, p.accepted([]uint64{12}))
+	giveUp, _ = p.serverError(7, 3)
+	assert.True(t, giveUp, "fails again while the backend accepts other data: poison")
+	assert.Equal(t, 0, p.heldCount())
+
+	// A held record that gets through is delivered, not given up.
+	for range 3 {
+		_, held = p.serverError(20, 3)
+	}
+	require.True(t, held)
+	p.accepted([]uint64{21})
+	assert.False(t, p.accepted([]uint64{20}))
+	assert.Equal(t, 0, p.heldCount())
+
+	// done forgets held records acknowledged otherwise.
+	for range 3 {
+		_, held = p.serverError(30, 3)
+	}
+	require.True(t, held)
+	p.done(30)
+	assert.Equal(t, 0, p.heldCount())
+
+	// doneThrough forgets held records the log acknowledged or evicted.
+	for _, seq := range []uint64{40, 50} {
+		for range 3 {
+			_, held = p.serverError(seq, 3)
+		}
+		require.True(t, held)
+	}
+	p.doneThrough(45)
+	assert.True(t, p.skip(50))
+	assert.False(t, p.skip(40))
+	assert.Equal(t, 1, p.heldCount())
 }
 
 // TestOutageNeverDeadLetters: connection refused, Unavailable, real timeouts,

@@ -218,7 +218,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ExporterEdgeItemsDropped, err = builder.meter.Int64Counter(
 		"otelcol_exporter_edge_items_dropped",
-		metric.WithDescription("Items dropped after they were accepted, by reason: budget (evicted by when_full drop_oldest), dead_letter (permanent error from the backend), poison (a live backend kept failing on the record, retry.max_attempts_per_record), rejected (partial success), corrupt (damaged on disk), max_age. [Development]"),
+		metric.WithDescription("Items dropped after they were accepted, by reason: budget (evicted by when_full drop_oldest), dead_letter (permanent error from the backend), poison (a live backend kept failing on the record while accepting other data, retry.max_attempts_per_record), rejected (partial success), corrupt (damaged on disk), max_age. [Development]"),
 		metric.WithUnit("{item}"),
 	)
 	errs = errors.Join(errs, err)

@@ -143,7 +143,7 @@ func AssertEqualExporterEdgeItemsAppended(t *testing.T, tt *componenttest.Teleme
 func AssertEqualExporterEdgeItemsDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_edge_items_dropped",
-		Description: "Items dropped after they were accepted, by reason: budget (evicted by when_full drop_oldest), dead_letter (permanent error from the backend), poison (a live backend kept failing on the record, retry.max_attempts_per_record), rejected (partial success), corrupt (damaged on disk), max_age. [Development]",
+		Description: "Items dropped after they were accepted, by reason: budget (evicted by when_full drop_oldest), dead_letter (permanent error from the backend), poison (a live backend kept failing on the record while accepting other data, retry.max_attempts_per_record), rejected (partial success), corrupt (damaged on disk), max_age. [Development]",
 		Unit:        "{item}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
