@@ -28,6 +28,7 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Second, "run time (0: until -max-spans)")
 	maxSpans := flag.Int64("max-spans", 0, "stop after this many spans attempted (0: no limit)")
 	unique := flag.Bool("unique-ids", true, "make every span's trace and span ID unique")
+	healthChecks := flag.Bool("health-checks", false, "make every tenth span a health check (http.route /healthz), like the benchmark's payload")
 	flag.Parse()
 
 	host := (*endpoint)[:max(strings.LastIndex(*endpoint, ":"), 0)]
@@ -39,7 +40,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadgen: set -duration or -max-spans")
 		os.Exit(2)
 	}
-	req, err := payload.Build(*spans)
+	build := payload.Build
+	if *healthChecks {
+		build = payload.BuildWithHealthChecks
+	}
+	req, err := build(*spans)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
