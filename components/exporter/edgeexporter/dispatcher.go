@@ -332,9 +332,8 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 		}
 		e.tb.ExporterEdgeBytesSent.Add(bg, int64(len(b.body)), phase)
 	}
-	for _, s := range b.seqs {
-		e.log.Ack(s)
-	}
+	// One call: the cursor file is written once per request.
+	e.log.Ack(b.seqs...)
 }
 
 // pace sleeps so that replayed bytes stay under sending.replay_bytes_per_second.

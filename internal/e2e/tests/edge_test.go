@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
 	"github.com/otelcol-edge/otelcol-edge/internal/e2e"
 )
 
@@ -675,8 +677,24 @@ func TestPermanentErrors(t *testing.T) {
 	if sink.SpanCount() != 0 {
 		t.Errorf("the sink accepted %d spans while failing", sink.SpanCount())
 	}
-	if fi, err := os.Stat(c.deadLetterPath()); err != nil || fi.Size() == 0 {
-		t.Errorf("dead-letter file %s empty or missing: %v", c.deadLetterPath(), err)
+	// The dead letter holds every span as OTLP JSON lines that the
+	// otlpjsonfile receiver can replay.
+	if b, err := os.ReadFile(c.deadLetterPath()); err != nil {
+		t.Errorf("dead-letter file: %v", err)
+	} else {
+		spans := 0
+		var um ptrace.JSONUnmarshaler
+		for i, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+			td, err := um.UnmarshalTraces([]byte(line))
+			if err != nil {
+				t.Errorf("dead-letter line %d is not OTLP JSON: %v", i+1, err)
+				continue
+			}
+			spans += td.SpanCount()
+		}
+		if spans != sent {
+			t.Errorf("dead-letter file holds %d spans, want %d", spans, sent)
+		}
 	}
 	if n := c.edgeMetric("exporter_edge_buffer_items", nil); n != 0 {
 		t.Errorf("buffer_items = %v after dead-lettering, want 0", n)

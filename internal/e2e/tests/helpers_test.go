@@ -30,16 +30,16 @@ type edgeCollector struct {
 	*e2e.Collector
 	grpcPort, httpPort, healthPort, metricsPort int
 	// bufferDir is buffer.directory; the exporter's own files are in
-	// bufferDir/edge (wal/*.seg, wal/cursor, deadletter.log).
+	// bufferDir/edge (wal/*.seg, wal/cursor, deadletter-<signal>.jsonl).
 	bufferDir string
 }
 
 // walDir is the directory of the edge exporter's segment files.
 func (c *edgeCollector) walDir() string { return filepath.Join(c.bufferDir, "edge", "wal") }
 
-// deadLetterPath is the edge exporter's dead-letter file.
+// deadLetterPath is the edge exporter's dead-letter file of traces.
 func (c *edgeCollector) deadLetterPath() string {
-	return filepath.Join(c.bufferDir, "edge", "deadletter.log")
+	return filepath.Join(c.bufferDir, "edge", "deadletter-traces.jsonl")
 }
 
 // grpcEndpoint is the collector's OTLP/gRPC receiver.
