@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package wal // import "github.com/otelcol-edge/otelcol-edge/components/exporter/edgeexporter/internal/wal"
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// breakDrops records OnDrop calls.
+type breakDrops struct {
+	mu                sync.Mutex
+	budget, corrupt   uint64
+	budgetI, corruptI uint64
+}
+
+func (d *breakDrops) on(reason string, recs, items uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch reason {
+	case DropReasonBudget:
+		d.budget += recs
+		d.budgetI += items
+	case DropReasonCorrupt:
+		d.corrupt += recs
+		d.corruptI += items
+	}
+}
+
+func (d *breakDrops) get() (budget, corrupt uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.budget, d.corrupt
+}
+
+// breakKill9 copies the directory of an open log (a kill -9 image); files
+// unlinked meanwhile are skipped.
+func breakKill9(t *testing.T, src string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "crash")
+	require.NoError(t, os.MkdirAll(dst, 0o700))
+	ents, err := os.ReadDir(src)
+	require.NoError(t, err)
+	for _, e := range ents {
+		if e.Name() == lockFileName {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600))
+	}
+	return dst
+}
+
+func breakAppend(t *testing.T, l *Log, id uint64, size int) uint64 {
+	t.Helper()
+	seq, err := l.Append(context.Background(), 1, 1, makePayload(id, size))
+	require.NoError(t, err)
+	return seq
+}
+
+func breakRead(t *testing.T, r *Reader, n int) []Record {
+	t.Helper()
+	var out []Record
+	for i := 0; i < n; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		rec, err := r.Next(ctx)
+		cancel()
+		require.NoError(t, err)
+		out = append(out, rec)
+	}
+	return out
+}
+
+func breakSeqs(recs []Record) []uint64 {
+	var s []uint64
+	for _, r := range recs {
+		s = append(s, r.Seq)
+	}
+	return s
+}
+
+// BROKEN PROMISE 4 (acked prefix not re-delivered after kill -9).
+// A reader finds record 1 corrupt while records 2 and 3 were acknowledged out
+// of order. dropCorruptLocked commits the cursor file with Acked=0 (the state
+// before the drop) and then advanceLocked moves the cursor over 2 and 3:
+// Stats().AckedSeq is 3, but nothing writes that to the cursor file. A kill -9
+// now re-delivers 2 and 3.
+// Repro: append 1..3, read them, Ack(2,3), corrupt record 1's payload, read
+// with a new reader (drops 1, AckedSeq=3), copy the directory, reopen it.
+func TestBreakDropCorruptAdvanceNotPersisted(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{MemoryBytes: -1, DisableCompression: true, CursorSyncInterval: time.Hour}
+	l := openT(t, dir, opts)
+	defer l.Close()
+	for i := uint64(1); i <= 3; i++ {
+		breakAppend(t, l, i, 100)
+	}
+	r := l.NewReader()
+	require.Equal(t, []uint64{1, 2, 3}, breakSeqs(breakRead(t, r, 3)))
+	l.Ack(2, 3)
+	require.Equal(t, uint64(0), l.Stats().AckedSeq)
+
+	// Damage the payload of record 1 (first record of the first segment).
+	f, err := os.OpenFile(segFiles(t, dir)[0], os.O_RDWR, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt([]byte{0xff, 0xee, 0xdd}, segmentHeaderSize+recordHeaderSize+10)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	r2 := l.NewReader()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	_, err = r2.Next(ctx)
+	cancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	st := l.Stats()
+	require.Equal(t, uint64(1), st.DroppedCorruptRecords)
+	require.Equal(t, uint64(3), st.AckedSeq, "2 and 3 are acknowledged, 1 is dropped")
+
+	crash := breakKill9(t, dir)
+	l2 := openT(t, crash, opts)
+	defer l2.Close()
+	got := readAll(t, l2.NewReader(), 50*time.Millisecond)
+	require.Empty(t, breakSeqs(got), "records <= AckedSeq(3) delivered again after kill -9")
+}
+
+// BROKEN PROMISE 4, same root cause in evictFrontLocked: the eviction commits
+// Acked = last sequence of the evicted segment, then advanceLocked moves the
+// cursor over records acknowledged out of order in the next segment without
+// writing the cursor file.
+// Repro: 2 records per segment; read 1..4, Ack(3), Rewind; append 5 evicts
+// the first segment: AckedSeq=3, cursor file says 2; kill -9 re-delivers 3.
+func TestBreakEvictAdvanceNotPersisted(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{MemoryBytes: -1, DisableCompression: true, CursorSyncInterval: time.Hour,
+		MaxBytes: 600, SegmentBytes: segmentHeaderSize + 2*(recordHeaderSize+100), WhenFull: DropOldest}
+	l := openT(t, dir, opts)
+	defer l.Close()
+	for i := uint64(1); i <= 4; i++ {
+		breakAppend(t, l, i, 100)
+	}
+	require.Equal(t, 2, l.Stats().Segments)
+	r := l.NewReader()
+	require.Equal(t, []uint64{1, 2, 3, 4}, breakSeqs(breakRead(t, r, 4)))
+	l.Ack(3)
+	r.Rewind() // 1, 2 and 4 are no longer in flight
+	breakAppend(t, l, 5, 100)
+	st := l.Stats()
+	require.Equal(t, uint64(2), st.DroppedBudgetRecords)
+	require.Equal(t, uint64(3), st.AckedSeq)
+
+	crash := breakKill9(t, dir)
+	l2 := openT(t, crash, opts)
+	defer l2.Close()
+	got := readAll(t, l2.NewReader(), 50*time.Millisecond)
+	require.Equal(t, []uint64{4, 5}, breakSeqs(got), "record 3 (<= AckedSeq) delivered again after kill -9")
+}
+
+// BROKEN PROMISE 7 / Block policy ("Block waits until acknowledgements free
+// space"): when the only segment is the active one, acknowledging all of its
+// records frees space (makeRoomLocked would roll it away), but Ack never wakes
+// the blocked appender: notifySpaceLocked is only called by reclaim, and a
+// single active segment is never moved to the trash. The append waits until
+// its ctx expires.
+// Repro: MaxBytes 1000, record frames of 625 bytes; append 1; append 2
+// blocks; read and Ack(1); append 2 still blocked.
+func TestBreakBlockNotWokenByAck(t *testing.T) {
+	dir := t.TempDir()
+	l := openT(t, dir, Options{MaxBytes: 1000, WhenFull: Block, DisableCompression: true, CursorSyncInterval: time.Hour})
+	defer l.Close()
+	breakAppend(t, l, 1, 600)
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_, err := l.Append(ctx, 1, 1, makePayload(2, 600))
+		done <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("append did not block: %v", err)
+	default:
+	}
+	recs := breakRead(t, l.NewReader(), 1)
+	l.Ack(recs[0].Seq)
+	require.Equal(t, uint64(1), l.Stats().AckedSeq)
+	require.NoError(t, <-done, "the blocked append was not woken although the ack freed the only segment")
+}
+
+// BROKEN PROMISE 8 (and 1): a segment file named 00000000000000000000.seg
+// (planted, or a segment renamed by hand) with no cursor file makes
+// buildStateStep compute cursor = first-1 = 2^64-1: every record, old and
+// new, is treated as acknowledged and the cursor file committed with
+// Acked = MaxUint64, so records appended after that are never delivered.
+// Repro: write records 1..3, close, rename the segment to ...0.seg, delete
+// the cursor, open, append 4, close, reopen: nothing pending.
+func TestBreakZeroNamedSegmentWithoutCursor(t *testing.T) {
+	dir := t.TempDir()
+	l := openT(t, dir, Options{})
+	for i := uint64(1); i <= 3; i++ {
+		breakAppend(t, l, i, 100)
+	}
+	require.NoError(t, l.Close())
+	segs := segFiles(t, dir)
+	require.Len(t, segs, 1)
+	require.NoError(t, os.Rename(segs[0], filepath.Join(dir, segmentName(0))))
+	require.NoError(t, os.Remove(filepath.Join(dir, cursorFileName)))
+
+	l2 := openT(t, dir, Options{})
+	st := l2.Stats()
+	seq := breakAppend(t, l2, 4, 100)
+	require.NoError(t, l2.Close())
+	require.Less(t, st.AckedSeq, uint64(1)<<63, "cursor underflowed: %+v", st)
+
+	l3 := openT(t, dir, Options{})
+	defer l3.Close()
+	got := readAll(t, l3.NewReader(), 50*time.Millisecond)
+	require.Contains(t, breakSeqs(got), seq, "a record appended after recovery is never delivered")
+}
+
+// BROKEN PROMISE 2 (every record delivered, pending or counted): the
+// package doc says a deleted segment is "still counted exactly" from the
+// watermark, but the watermark is only as fresh as the last cursor write and
+// countLossesStep starts its gap count at the first scanned segment
+// (expected = seg.first for i == 0), never at the cursor. Records between
+// the cursor's watermark and the first surviving segment vanish uncounted;
+// the same loss in a middle segment is counted (gap between segments).
+// Repro: 2 segments (1,2 | 3,4), kill -9 image, delete the first segment,
+// open: 0 records counted, 2 lost.
+func TestBreakFirstSegmentLossUncounted(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{DisableCompression: true, CursorSyncInterval: time.Hour,
+		SegmentBytes: segmentHeaderSize + 2*(recordHeaderSize+100)}
+	l := openT(t, dir, opts)
+	defer l.Close()
+	for i := uint64(1); i <= 4; i++ {
+		breakAppend(t, l, i, 100)
+	}
+	crash := breakKill9(t, dir)
+	segs := segFiles(t, crash)
+	require.Len(t, segs, 2)
+	require.NoError(t, os.Remove(segs[0]))
+
+	var drops breakDrops
+	opts.OnDrop = drops.on
+	l2 := openT(t, crash, opts)
+	defer l2.Close()
+	got := readAll(t, l2.NewReader(), 50*time.Millisecond)
+	require.Equal(t, []uint64{3, 4}, breakSeqs(got))
+	_, corrupt := drops.get()
+	require.Equal(t, uint64(2), corrupt, "records 1 and 2 are neither delivered, pending nor counted")
+}
+
+// BROKEN PROMISE 5 (FsyncAlways: a failed fsync fails every Append it
+// covered): commit checks s.gone before s.failErr, so when the segment is
+// evicted (DropOldest) while the failing fsync runs, the Append whose record
+// the failed fsync covered returns nil.
+// Repro: one record per segment; the fsync for append 2 fails, and while it
+// runs appends 3 and 4 evict segments 1 and 2; append 2 returns nil.
+func TestBreakFailedFsyncOnEvictedSegmentReturnsNil(t *testing.T) {
+	dir := t.TempDir()
+	ffs := &faultFS{}
+	l := openT(t, dir, Options{FS: ffs, Fsync: FsyncAlways, MaxBytes: 300, WhenFull: DropOldest,
+		DisableCompression: true, CursorSyncInterval: time.Hour})
+	defer l.Close()
+	breakAppend(t, l, 1, 100)
+	// Let the background seal of segment 1 finish.
+	time.Sleep(50 * time.Millisecond)
+
+	others := make(chan error, 2)
+	var once sync.Once
+	ffs.set(func(f *faultFS) {
+		f.failSyncs, f.syncErr = 1, syscall.EIO
+		f.onSync = func() {
+			once.Do(func() {
+				go func() { _, err := l.Append(context.Background(), 1, 1, makePayload(3, 100)); others <- err }()
+				require.Eventually(t, func() bool { return l.Stats().LastSeq >= 3 }, 5*time.Second, time.Millisecond)
+				go func() { _, err := l.Append(context.Background(), 1, 1, makePayload(4, 100)); others <- err }()
+				require.Eventually(t, func() bool { return l.Stats().DroppedBudgetRecords >= 2 }, 5*time.Second, time.Millisecond)
+			})
+		}
+	})
+	_, err := l.Append(context.Background(), 1, 1, makePayload(2, 100))
+	ffs.set(func(f *faultFS) { f.onSync = nil })
+	<-others
+	<-others
+	require.Equal(t, uint64(2), l.Stats().DroppedBudgetRecords)
+	require.ErrorIs(t, err, syscall.EIO, "append 2 was covered by the failed fsync")
+}
+
+// BROKEN PROMISE 3 (a crash never makes recovery count as corrupt what was
+// not lost): an Append whose write fails half way and whose truncate fails
+// returns an error and burns its sequence (writeLocked), leaving a torn frame
+// at the end of the abandoned segment. Nothing writes the burned sequence to
+// the cursor watermark, so after kill -9 recovery counts the torn frame as a
+// lost record (OnDrop "corrupt"), although the caller was told the append
+// failed (and retries it). After a clean Close the same frame is not counted
+// (Close writes Last), so the count depends on how the process ended.
+// Repro: faultFS partial write + failed truncate on append 3, append 4,
+// kill -9 image, reopen: corrupt = 1.
+func TestBreakFailedAppendCountedCorruptAfterKill(t *testing.T) {
+	dir := t.TempDir()
+	ffs := &faultFS{}
+	opts := Options{FS: ffs, DisableCompression: true, CursorSyncInterval: time.Hour}
+	l := openT(t, dir, opts)
+	defer l.Close()
+	breakAppend(t, l, 1, 100)
+	breakAppend(t, l, 2, 100)
+	ffs.set(func(f *faultFS) { f.failWrites, f.writeErr, f.partial, f.failTruncate = 1, syscall.EIO, true, 1 })
+	_, err := l.Append(context.Background(), 1, 1, makePayload(3, 100))
+	require.Error(t, err)
+	breakAppend(t, l, 4, 100)
+
+	crash := breakKill9(t, dir)
+	var drops breakDrops
+	l2 := openT(t, crash, Options{OnDrop: drops.on})
+	defer l2.Close()
+	got := readAll(t, l2.NewReader(), 50*time.Millisecond)
+	require.Len(t, got, 3)
+	_, corrupt := drops.get()
+	require.Zero(t, corrupt, "a failed append counted as a corrupt drop after kill -9: %+v", l2.Recovery())
+}
+
+// BROKEN PROMISE 1 (FsyncAlways: an Append that returned nil survives power
+// loss): recovery marks every recovered segment dirSynced (buildStateStep:
+// s.durable, s.dirSynced = s.lastSeq(), true) although nothing proves its
+// directory entry is durable: the segment that openTailStep created in a
+// previous run is only dir-fsynced by the first commit, so a process killed
+// before its first Append leaves an entry that is not durable. The next run
+// reopens that segment for appending (it is a clean tail), commit fsyncs only
+// the file's data and returns nil, and a power loss removes the file with
+// the acknowledged record.
+// Repro (simFS from crashfs_test.go): Open (FsyncAlways), kill -9, Open,
+// Append (nil), power loss (only synced state kept), Open: record missing.
+func TestBreakFsyncAlwaysReopenedTailDirEntryNotDurable(t *testing.T) {
+	const dir = "/wal"
+	fs1 := newSimFS()
+	opts := Options{Fsync: FsyncAlways, CursorSyncInterval: time.Hour}
+	opts.FS = fs1
+	l1 := openT(t, dir, opts) // creates cursor (dir fsynced) and segment 1 (not)
+	fs2 := fs1.afterKill9()
+	require.NoError(t, l1.Close())
+
+	opts.FS = fs2
+	l2 := openT(t, dir, opts)
+	seq := breakAppend(t, l2, 1, 100) // returned nil: must survive power loss
+	fs3 := fs2.afterPowerLoss(nil, true)
+	require.NoError(t, l2.Close())
+
+	opts.FS = fs3
+	l3 := openT(t, dir, opts)
+	defer l3.Close()
+	got := readAll(t, l3.NewReader(), 50*time.Millisecond)
+	require.Equal(t, []uint64{seq}, breakSeqs(got), "an acknowledged FsyncAlways append was lost to power loss")
+}
