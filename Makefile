@@ -72,11 +72,14 @@ test-unit:
 test-e2e: $(BINARY)
 	OTELCOL_EDGE_OCB=$(OCB) OTELCOL_EDGE_BIN=$(BINARY) $(GO) test -race -count=1 -timeout 30m ./internal/e2e/tests/...
 
-## test-long: the long reliability variants (kill -9 with 1M spans, long fuzzing, many corruption trials)
+## test-long: the long reliability variants (kill -9 with 1M spans, long fuzzing, many corruption trials,
+## 20,000 crash points of the write-ahead log, whole-directory recovery fuzzing)
 .PHONY: test-long
 test-long: $(BINARY)
 	OTELCOL_EDGE_LONG=1 OTELCOL_EDGE_OCB=$(OCB) OTELCOL_EDGE_BIN=$(BINARY) $(GO) test -count=1 -timeout 60m ./internal/e2e/tests/...
 	cd components/exporter/edgeexporter && $(GO) test -run '^$$' -fuzz FuzzDecodeRecord -fuzztime 5m ./internal/wal/
+	cd components/exporter/edgeexporter && WAL_CRASH_POINTS=20000 $(GO) test -count=1 -run 'TestCrash' -timeout 30m ./internal/wal/
+	cd components/exporter/edgeexporter && $(GO) test -run '^$$' -fuzz FuzzRecoverDir -fuzztime 2m ./internal/wal/
 
 ## check: gofmt and go vet on every module
 .PHONY: check

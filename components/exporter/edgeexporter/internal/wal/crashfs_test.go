@@ -58,9 +58,12 @@ type simFS struct {
 	// failSyncs holds operation numbers of fsyncs that fail with EIO
 	// without killing the process.
 	failSyncs map[int]bool
-	opCounts  map[string]int
-	trace     []string // last operations, for failure messages
-	traceOn   bool
+	// syncLatency is slept before a Sync takes effect (like a real fsync,
+	// during which other goroutines write). Set before use.
+	syncLatency time.Duration
+	opCounts    map[string]int
+	trace       []string // last operations, for failure messages
+	traceOn     bool
 
 	// maxReadAt is the largest buffer passed to ReadAt since resetReadStats.
 	maxReadAt int
@@ -662,6 +665,9 @@ func (f *simFile) Close() error {
 
 func (f *simFile) Sync() error {
 	s := f.fs
+	if s.syncLatency > 0 {
+		time.Sleep(s.syncLatency)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if f.closed {
