@@ -31,6 +31,9 @@ func (l *Log) Ack(seqs ...uint64) {
 		return
 	}
 	l.advancedLocked()
+	// Appenders waiting for space re-check: acknowledged data may be
+	// reclaimed (the active segment rolled away, the trash unlinked).
+	l.notifySpaceLocked()
 	hasTrash := len(l.trash) > 0
 	l.writeCursorUnlock()
 	if hasTrash {
@@ -141,6 +144,19 @@ func (l *Log) writeCursorUnlock() {
 	l.cmu.Unlock()
 }
 
+// writeCursorLocked writes the current state to the cursor file (plain
+// write) while holding mu.
+func (l *Log) writeCursorLocked() {
+	st := l.cursorStateLocked()
+	l.cmu.Lock()
+	if l.cur.f != nil && !l.cur.same(st) {
+		if err := l.cur.write(st); err != nil {
+			l.setErr(err)
+		}
+	}
+	l.cmu.Unlock()
+}
+
 // persistCursor refreshes the cursor file's watermark (plain write).
 func (l *Log) persistCursor() {
 	l.mu.Lock()
@@ -200,9 +216,9 @@ func (l *Log) reclaim() error {
 	l.diskBytes -= freed
 	l.trashBytes -= freed
 	l.trash = append(failed, l.trash...)
-	if freed > 0 {
-		l.notifySpaceLocked()
-	}
+	// Waiters re-check either way: after a failure they retry the unlink
+	// themselves and get its error instead of sleeping.
+	l.notifySpaceLocked()
 	l.mu.Unlock()
 	return err
 }

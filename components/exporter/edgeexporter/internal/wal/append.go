@@ -136,6 +136,10 @@ func (l *Log) writeLocked(act *segment, frame []byte, h recordHeader, memCopy []
 				act.size += int64(n)
 				l.diskBytes += int64(n)
 				werr = fmt.Errorf("%w (truncate failed: %v)", werr, terr)
+				// Put the burned sequence under the watermark so that
+				// recovery does not count its torn frame as a lost record:
+				// the caller was told the append failed.
+				l.writeCursorLocked()
 			}
 		}
 		l.setErr(werr)

@@ -168,5 +168,6 @@ func (l *Log) evictFrontLocked() error {
 	}
 	l.advanceLocked()
 	l.advancedLocked()
+	l.writeCursorLocked() // the cursor may have moved over records acknowledged out of order
 	return nil
 }

@@ -148,7 +148,9 @@ func (r *Reader) Next(ctx context.Context) (Record, error) {
 				return Record{}, err
 			}
 			l.setErr(err)
-			if cerr := l.dropCorruptLocked(m); cerr != nil {
+			var ce *corruptError
+			_ = errors.As(err, &ce)
+			if cerr := l.dropCorruptLocked(s, m, ce); cerr != nil {
 				l.mu.Unlock()
 				return Record{}, cerr
 			}
@@ -171,9 +173,19 @@ func (r *Reader) Next(ctx context.Context) (Record, error) {
 // counted as dropped and treated as acknowledged. The new state is committed
 // to the cursor file (durably) before the drop is reported, so that the next
 // start does not count it again. Must hold mu.
-func (l *Log) dropCorruptLocked(m recMeta) error {
+func (l *Log) dropCorruptLocked(s *segment, m recMeta, ce *corruptError) error {
 	if _, done := l.acked[m.seq]; done || m.seq <= l.cursor {
 		return nil
+	}
+	if ce != nil && ce.framed {
+		// The frame is whole but unusable (a payload that does not
+		// decompress, a header that disagrees with the index): mark it dead
+		// on disk, so that recovery sees a corrupt record (which the
+		// committed watermark already excludes) instead of an intact one
+		// that would be delivered and counted again.
+		if err := l.markDead(s, m, ce.storedCRC); err != nil {
+			return err
+		}
 	}
 	st := l.cursorStateLocked()
 	st.TailRecords--
@@ -204,10 +216,36 @@ func (l *Log) dropCorruptLocked(m recMeta) error {
 	}
 	l.advanceLocked()
 	l.advancedLocked()
+	l.writeCursorLocked()
 	return nil
 }
 
-type corruptError struct{ err error }
+type corruptError struct {
+	err error
+	// framed: the whole frame was read; storedCRC is the CRC32C of its
+	// stored payload as read.
+	framed    bool
+	storedCRC uint32
+}
+
+// markDead rewrites the header of record m so that its payload checksum
+// can never match, and fsyncs the file.
+func (l *Log) markDead(s *segment, m recMeta, storedCRC uint32) error {
+	f, err := l.fs.OpenFile(s.path, os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("wal: mark record %d dead in %s: %w", m.seq, s.path, err)
+	}
+	defer f.Close()
+	hdr := make([]byte, recordHeaderSize)
+	putHeader(hdr, recordHeader{length: m.length, seq: m.seq, items: m.items, kind: m.kind, pcrc: ^storedCRC})
+	if _, err := f.WriteAt(hdr, int64(m.off)); err != nil {
+		return fmt.Errorf("wal: mark record %d dead in %s: %w", m.seq, s.path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("wal: mark record %d dead in %s: fsync: %w", m.seq, s.path, err)
+	}
+	return nil
+}
 
 func (e *corruptError) Error() string { return e.err.Error() }
 func (e *corruptError) Unwrap() error { return e.err }
@@ -224,7 +262,7 @@ func (r *Reader) readDisk(s *segment, m recMeta, size int64) (Record, error) {
 	if r.bufSeg != s || int64(m.off) < r.bufOff || int64(m.off)+need > r.bufOff+int64(len(r.buf)) {
 		n := min(max(int64(readAheadBytes), need), size-int64(m.off))
 		if n < need {
-			return Record{}, &corruptError{fmt.Errorf("wal: record %d beyond end of %s", m.seq, s.path)}
+			return Record{}, &corruptError{err: fmt.Errorf("wal: record %d beyond end of %s", m.seq, s.path)}
 		}
 		if int64(cap(r.buf)) < n {
 			r.buf = make([]byte, n)
@@ -239,7 +277,7 @@ func (r *Reader) readDisk(s *segment, m recMeta, size int64) (Record, error) {
 		_ = f.Close()
 		if int64(got) < need {
 			if err == nil || errors.Is(err, io.EOF) {
-				return Record{}, &corruptError{fmt.Errorf("wal: short read of record %d in %s", m.seq, s.path)}
+				return Record{}, &corruptError{err: fmt.Errorf("wal: short read of record %d in %s", m.seq, s.path)}
 			}
 			return Record{}, fmt.Errorf("wal: read %s: %w", s.path, err)
 		}
@@ -253,13 +291,15 @@ func (r *Reader) readDisk(s *segment, m recMeta, size int64) (Record, error) {
 	}
 	if err != nil {
 		r.bufSeg = nil
-		return Record{}, &corruptError{fmt.Errorf("wal: record %d in %s: %w", m.seq, s.path, err)}
+		return Record{}, &corruptError{err: fmt.Errorf("wal: record %d in %s: %w", m.seq, s.path, err),
+			framed: true, storedCRC: crc(frame[recordHeaderSize:])}
 	}
 	var payload []byte
 	if h.kind&kindCompressed != 0 {
 		payload, err = r.l.dec.DecodeAll(p, nil)
 		if err != nil {
-			return Record{}, &corruptError{fmt.Errorf("wal: decompress record %d in %s: %w", m.seq, s.path, err)}
+			return Record{}, &corruptError{err: fmt.Errorf("wal: decompress record %d in %s: %w", m.seq, s.path, err),
+				framed: true, storedCRC: crc(p)}
 		}
 	} else {
 		payload = append(make([]byte, 0, len(p)), p...)

@@ -62,7 +62,20 @@ func (l *Log) recover() error {
 		return err
 	}
 	l.deleteStep(scanned)
-	return l.openTailStep(scanned)
+	if err := l.openTailStep(scanned); err != nil {
+		return err
+	}
+	// Make the directory's entries durable: the segment files a previous
+	// life created (and never dir-fsynced if it was killed) and this
+	// recovery's changes. Until that succeeds, the segments' entries are not
+	// known to be durable: FsyncAlways commits fsync the directory again.
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		l.note(rec, "cannot fsync directory %s: %v", l.dir, err)
+		for _, s := range l.segs {
+			s.dirSynced = false
+		}
+	}
+	return nil
 }
 
 func (l *Log) note(r *Recovery, format string, args ...any) {
@@ -193,7 +206,15 @@ func (l *Log) setAside(path string, size int64, why string) {
 	rec.CorruptBytes += size
 	if ents, err := listDir(l.fs, l.dir); err == nil {
 		for _, q := range ents.quarantined {
-			_ = l.fs.Remove(filepath.Join(l.dir, q))
+			qp := filepath.Join(l.dir, q)
+			if err := l.fs.Remove(qp); err == nil {
+				for i, p := range rec.SetAside {
+					if p == qp {
+						rec.SetAside = append(rec.SetAside[:i], rec.SetAside[i+1:]...)
+						break
+					}
+				}
+			}
 		}
 	}
 	dst := path + quarantineSuffix
@@ -233,7 +254,13 @@ func (l *Log) countLossesStep(rc recoveredCursor, scanned []scannedSegment) {
 		seg, res := sc.seg, sc.res
 		if i == 0 || expected == 0 {
 			expected = seg.first
-		} else if seg.first > expected {
+			if rc.have && rc.cs.Acked+1 < expected {
+				// Records between the cursor and the first segment are gone
+				// (a deleted or set-aside first segment): a gap like any other.
+				expected = rc.cs.Acked + 1
+			}
+		}
+		if seg.first > expected {
 			countGap(expected, seg.first)
 			expected = seg.first
 		}
@@ -295,7 +322,7 @@ func (l *Log) buildStateStep(rc recoveredCursor, scanned []scannedSegment, unrea
 	cursor := rc.cs.Acked
 	if !rc.have {
 		cursor = 0
-		if len(scanned) > 0 {
+		if len(scanned) > 0 && scanned[0].seg.first > 0 {
 			cursor = scanned[0].seg.first - 1
 		}
 	}

@@ -13,9 +13,10 @@ import (
 // per-segment results (durable, failErr, dirSynced, gone) live in the
 // segments, guarded by mu.
 type groupCommit struct {
-	mu      sync.Mutex
-	cond    *sync.Cond
-	syncing bool
+	mu       sync.Mutex
+	cond     *sync.Cond
+	syncing  bool
+	inFlight int // syncAll calls between snapshot and publish
 }
 
 // commit returns once the record seq of segment s is durable (its data and
@@ -31,12 +32,17 @@ func (l *Log) commit(seq uint64, s *segment) error {
 	defer g.mu.Unlock()
 	for {
 		switch {
-		case s.gone:
-			return nil
-		case s.durable >= seq && s.dirSynced:
-			return nil
 		case s.failErr != nil:
 			return s.failErr
+		case s.durable >= seq && s.dirSynced:
+			return nil
+		case s.gone && g.inFlight == 0:
+			// Removed before an fsync covered the record, and no fsync
+			// that could still fail for it is running.
+			return nil
+		case s.gone:
+			g.cond.Wait()
+			continue
 		}
 		if !g.syncing {
 			g.syncing = true
@@ -94,6 +100,7 @@ func (l *Log) syncAll(active, closing bool) error {
 		}
 		jobs = append(jobs, syncJob{s: s, w: s.w, target: last, seal: seal, fsync: dirty})
 	}
+	l.gc.inFlight++
 	l.gc.mu.Unlock()
 	var retired []File
 	for _, s := range l.retired {
@@ -166,6 +173,7 @@ func (l *Log) syncAll(active, closing bool) error {
 		}
 		s.broken.Store(true)
 	}
+	l.gc.inFlight--
 	l.gc.cond.Broadcast()
 	l.gc.mu.Unlock()
 	l.mu.Unlock()
