@@ -22,12 +22,18 @@ func (l *Log) Ack(seqs ...uint64) {
 		l.mu.Unlock()
 		return
 	}
-	before := l.cursor
+	before, changed := l.cursor, false
 	for _, seq := range seqs {
-		l.ackLocked(seq)
+		changed = l.ackLocked(seq) || changed
+	}
+	if !changed {
+		l.mu.Unlock()
+		return
 	}
 	if l.cursor == before {
-		l.mu.Unlock()
+		// Acknowledged out of order: written to the cursor's bitmap, so
+		// that a crash neither re-sends nor (after an eviction) counts it.
+		l.writeCursorUnlock()
 		return
 	}
 	l.advancedLocked()
@@ -41,30 +47,31 @@ func (l *Log) Ack(seqs ...uint64) {
 	}
 }
 
-// ackLocked marks one record acknowledged and advances the cursor. Must hold
-// mu.
-func (l *Log) ackLocked(seq uint64) {
+// ackLocked marks one record acknowledged and advances the cursor. It
+// reports whether the state changed. Must hold mu.
+func (l *Log) ackLocked(seq uint64) bool {
 	if _, ok := l.evictedInFlight[seq]; ok {
 		// Its segment was evicted while it was in flight: it was delivered
 		// after all, and is neither pending nor dropped.
 		delete(l.evictedInFlight, seq)
-		return
+		return false
 	}
 	if seq <= l.cursor || seq >= l.nextSeq {
-		return
+		return false
 	}
 	if _, dup := l.acked[seq]; dup {
-		return
+		return false
 	}
 	s, i, ok := l.locateLocked(seq)
 	if !ok || s.recs[i].seq != seq {
-		return
+		return false
 	}
 	delete(l.inflight, seq)
 	l.acked[seq] = ackInfo{items: s.recs[i].items}
 	l.pendingRecs--
 	l.pendingItems -= uint64(s.recs[i].items)
 	l.advanceLocked()
+	return true
 }
 
 // locateLocked finds the first record with sequence >= seq.
@@ -95,10 +102,7 @@ func (l *Log) advanceLocked() {
 			break
 		}
 		delete(l.acked, seq)
-		if !a.dropped {
-			l.tailRecs--
-			l.tailItems -= uint64(a.items)
-		}
+		_ = a
 		l.cursor = seq
 	}
 }
@@ -123,10 +127,30 @@ func (l *Log) advancedLocked() {
 // cursorStateLocked is the state the cursor file should hold now. Must hold
 // mu.
 func (l *Log) cursorStateLocked() cursorState {
-	return cursorState{
-		Acked: l.cursor, HasWatermark: true, Last: l.nextSeq - 1,
-		TailRecords: l.tailRecs, TailItems: l.tailItems,
+	return l.stateFor(l.cursor, l.pendingRecs, l.pendingItems, 0)
+}
+
+// stateFor builds a cursor state with the given cursor and pending counts:
+// records acknowledged or dropped above the cursor go into the bitmap
+// (extra too, if not 0), those beyond its window count in the tail (they
+// are intact on disk and come back as pending after a restart). Must hold
+// mu.
+func (l *Log) stateFor(cursor, pendRecs, pendItems, extra uint64) cursorState {
+	st := cursorState{Acked: cursor, HasWatermark: true, Last: l.nextSeq - 1,
+		TailRecords: pendRecs, TailItems: pendItems}
+	for seq, a := range l.acked {
+		if seq <= cursor {
+			continue
+		}
+		if !st.setAbove(seq) && !a.dropped {
+			st.TailRecords++
+			st.TailItems += uint64(a.items)
+		}
 	}
+	if extra != 0 {
+		st.setAbove(extra)
+	}
+	return st
 }
 
 // writeCursorUnlock writes the current state to the cursor file (plain

@@ -153,8 +153,6 @@ func (l *Log) writeLocked(act *segment, frame []byte, h recordHeader, memCopy []
 	l.nextSeq++
 	l.pendingRecs++
 	l.pendingItems += uint64(h.items)
-	l.tailRecs++
-	l.tailItems += uint64(h.items)
 	l.st.Appends++
 	l.st.AppendedBytes += uint64(n)
 	l.mem.put(seq, memCopy)

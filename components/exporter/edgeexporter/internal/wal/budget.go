@@ -88,21 +88,15 @@ func (l *Log) waitSpaceLocked(ctx context.Context) (bool, error) {
 // neither loses nor repeats the count. Must hold mu.
 func (l *Log) evictFrontLocked() error {
 	s := l.segs[0]
-	var recs, items, tailRecs, tailItems uint64
+	var recs, items uint64
 	var pendRecs, pendItems uint64
 	for _, r := range s.recs {
 		if r.seq <= l.cursor {
 			continue
 		}
-		if a, ok := l.acked[r.seq]; ok {
-			if !a.dropped {
-				tailRecs++
-				tailItems += uint64(a.items)
-			}
+		if _, ok := l.acked[r.seq]; ok {
 			continue
 		}
-		tailRecs++
-		tailItems += uint64(r.items)
 		pendRecs++
 		pendItems += uint64(r.items)
 		if _, ok := l.inflight[r.seq]; !ok {
@@ -110,10 +104,7 @@ func (l *Log) evictFrontLocked() error {
 			items += uint64(r.items)
 		}
 	}
-	st := l.cursorStateLocked()
-	st.Acked = max(l.cursor, s.lastSeq(), s.first-1)
-	st.TailRecords -= tailRecs
-	st.TailItems -= tailItems
+	st := l.stateFor(max(l.cursor, s.lastSeq(), s.first-1), l.pendingRecs-pendRecs, l.pendingItems-pendItems, 0)
 
 	apply := func() {
 		for _, r := range s.recs {
@@ -127,7 +118,6 @@ func (l *Log) evictFrontLocked() error {
 			}
 		}
 		l.cursor = st.Acked
-		l.tailRecs, l.tailItems = st.TailRecords, st.TailItems
 		l.pendingRecs -= pendRecs
 		l.pendingItems -= pendItems
 		l.st.DroppedBudgetRecords += recs

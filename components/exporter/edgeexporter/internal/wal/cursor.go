@@ -21,7 +21,11 @@ const (
 	// watermark, replaced by rename), still read.
 	cursorFileSizeV2 = 44
 	// cursorSlotSize is the encoded size of one slot of the current format.
-	cursorSlotSize = 52
+	cursorSlotSize = 48 + aboveBytes + 4
+	// aboveBytes is the size of the bitmap of records acknowledged (or
+	// accounted) above the cursor: aboveBits sequences after Acked.
+	aboveBytes = 448
+	aboveBits  = aboveBytes * 8
 	// cursorSlotStride separates the two slots: each lives in its own
 	// 512-byte sector so that a torn write damages at most one.
 	cursorSlotStride = 512
@@ -52,14 +56,37 @@ type cursorState struct {
 	// Last is the last sequence appended when the slot was written.
 	Last uint64
 	// TailRecords and TailItems count the intact records (and their items)
-	// with Acked < seq <= Last at that time that are not counted as dropped.
+	// with Acked < seq <= Last at that time that are neither counted as
+	// dropped nor marked in Above.
 	TailRecords, TailItems uint64
+	// Above marks the records Acked+1+i (bit i) that were acknowledged out
+	// of order or counted as dropped: recovery neither re-delivers them nor
+	// counts them as lost.
+	Above [aboveBytes]byte
+}
+
+func (s *cursorState) above(seq uint64) bool {
+	if seq <= s.Acked || seq-s.Acked > aboveBits {
+		return false
+	}
+	i := seq - s.Acked - 1
+	return s.Above[i/8]&(1<<(i%8)) != 0
+}
+
+func (s *cursorState) setAbove(seq uint64) bool {
+	if seq <= s.Acked || seq-s.Acked > aboveBits {
+		return false
+	}
+	i := seq - s.Acked - 1
+	s.Above[i/8] |= 1 << (i % 8)
+	return true
 }
 
 // encodeSlot encodes s as one slot of the current format. Layout (little
 // endian): magic[8] | gen u64 | acked u64 | last u64 | tail records u64 |
-// tail items u64 | CRC32C of the preceding bytes u32.
+// tail items u64 | above bitmap [448] | CRC32C of the preceding bytes u32.
 func encodeSlot(b []byte, s cursorState) []byte {
+	const end = 48 + aboveBytes
 	b = b[:cursorSlotSize]
 	copy(b, cursorMagic[:])
 	binary.LittleEndian.PutUint64(b[8:16], s.Gen)
@@ -67,23 +94,27 @@ func encodeSlot(b []byte, s cursorState) []byte {
 	binary.LittleEndian.PutUint64(b[24:32], s.Last)
 	binary.LittleEndian.PutUint64(b[32:40], s.TailRecords)
 	binary.LittleEndian.PutUint64(b[40:48], s.TailItems)
-	binary.LittleEndian.PutUint32(b[48:52], crc(b[:48]))
+	copy(b[48:end], s.Above[:])
+	binary.LittleEndian.PutUint32(b[end:end+4], crc(b[:end]))
 	return b
 }
 
 func decodeSlot(b []byte) (cursorState, bool) {
+	const end = 48 + aboveBytes
 	if len(b) < cursorSlotSize || [8]byte(b[:8]) != cursorMagic ||
-		binary.LittleEndian.Uint32(b[48:52]) != crc(b[:48]) {
+		binary.LittleEndian.Uint32(b[end:end+4]) != crc(b[:end]) {
 		return cursorState{}, false
 	}
-	return cursorState{
+	s := cursorState{
 		Gen:          binary.LittleEndian.Uint64(b[8:16]),
 		Acked:        binary.LittleEndian.Uint64(b[16:24]),
 		HasWatermark: true,
 		Last:         binary.LittleEndian.Uint64(b[24:32]),
 		TailRecords:  binary.LittleEndian.Uint64(b[32:40]),
 		TailItems:    binary.LittleEndian.Uint64(b[40:48]),
-	}, true
+	}
+	copy(s.Above[:], b[48:end])
+	return s, true
 }
 
 // decodeCursor decodes a cursor file of any format: the newest valid slot of

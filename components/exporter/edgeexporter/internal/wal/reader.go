@@ -187,13 +187,10 @@ func (l *Log) dropCorruptLocked(s *segment, m recMeta, ce *corruptError) error {
 			return err
 		}
 	}
-	st := l.cursorStateLocked()
-	st.TailRecords--
-	st.TailItems -= uint64(m.items)
+	st := l.stateFor(l.cursor, l.pendingRecs-1, l.pendingItems-uint64(m.items), m.seq)
 	apply := func() {
 		l.acked[m.seq] = ackInfo{items: m.items, dropped: true}
 		delete(l.inflight, m.seq)
-		l.tailRecs, l.tailItems = st.TailRecords, st.TailItems
 		l.pendingRecs--
 		l.pendingItems -= uint64(m.items)
 		l.st.DroppedCorruptRecords++

@@ -300,7 +300,7 @@ func (l *Log) countLossesStep(rc recoveredCursor, scanned []scannedSegment) {
 		var recs, items uint64
 		for _, sc := range scanned {
 			for _, r := range sc.seg.recs {
-				if r.seq > rc.cs.Acked && r.seq <= rc.cs.Last {
+				if r.seq > rc.cs.Acked && r.seq <= rc.cs.Last && !rc.cs.above(r.seq) {
 					recs++
 					items += uint64(r.items)
 				}
@@ -346,19 +346,25 @@ func (l *Log) buildStateStep(rc recoveredCursor, scanned []scannedSegment, unrea
 		s := sc.seg
 		s.durable, s.dirSynced = s.lastSeq(), true
 		for _, r := range s.recs {
-			if r.seq > cursor {
-				l.pendingRecs++
-				l.pendingItems += uint64(r.items)
+			if r.seq <= cursor {
+				continue
 			}
+			if rc.have && rc.cs.above(r.seq) {
+				// Acknowledged out of order (or dropped) before the restart.
+				l.acked[r.seq] = ackInfo{items: r.items}
+				continue
+			}
+			l.pendingRecs++
+			l.pendingItems += uint64(r.items)
 		}
 	}
-	l.tailRecs, l.tailItems = l.pendingRecs, l.pendingItems
-	rec.PendingRecords, rec.PendingItems = l.pendingRecs, l.pendingItems
-	l.st.DroppedCorruptRecords = rec.CorruptRecords
-	l.st.DroppedCorruptItems = rec.CorruptItems
 	for _, sc := range scanned {
 		l.segs = append(l.segs, sc.seg)
 	}
+	l.advanceLocked()
+	rec.PendingRecords, rec.PendingItems = l.pendingRecs, l.pendingItems
+	l.st.DroppedCorruptRecords = rec.CorruptRecords
+	l.st.DroppedCorruptItems = rec.CorruptItems
 }
 
 // commitCursorStep writes the recovered state (cursor, and a watermark that

@@ -357,9 +357,6 @@ type Log struct {
 	evictedInFlight map[uint64]uint32
 	// pendingRecs/Items: records on disk neither acknowledged nor accounted.
 	pendingRecs, pendingItems uint64
-	// tailRecs/Items: records above the cursor on disk that are not counted
-	// as dropped (acknowledged out of order included): the watermark.
-	tailRecs, tailItems uint64
 	// trash: fully acknowledged segments removed from segs, to be unlinked
 	// once a durable cursor covers them.
 	trash      []*segment

@@ -165,19 +165,24 @@ func TestReopenRedeliversUnacked(t *testing.T) {
 	for i := uint64(1); i <= 40; i++ {
 		l.Ack(i)
 	}
-	l.Ack(45) // out of order, beyond cursor: redelivered after restart
+	l.Ack(45) // out of order, beyond the cursor: remembered in the cursor's bitmap
 	require.NoError(t, l.Close())
 
 	l = openT(t, dir, opts)
 	rec := l.Recovery()
 	assert.False(t, rec.CursorRebuilt)
-	assert.Equal(t, uint64(60), rec.PendingRecords)
+	assert.Equal(t, uint64(59), rec.PendingRecords)
 	assert.Zero(t, rec.CorruptRecords)
 	recs := readAll(t, l.NewReader(), 20*time.Millisecond)
-	require.Len(t, recs, 60)
-	for i, r := range recs {
-		require.Equal(t, uint64(41+i), r.Seq)
+	require.Len(t, recs, 59)
+	want := uint64(41)
+	for _, r := range recs {
+		if want == 45 {
+			want++
+		}
+		require.Equal(t, want, r.Seq)
 		require.True(t, payloadOK(r.Payload))
+		want++
 	}
 	seq, err := l.Append(ctx, 1, 1, makePayload(101, 10))
 	require.NoError(t, err)
