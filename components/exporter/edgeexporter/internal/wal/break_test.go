@@ -93,6 +93,8 @@ func breakSeqs(recs []Record) []uint64 {
 	return s
 }
 
+// REGRESSION TEST: failed when written (commit 1f3f75d/f2103c8); fixed by
+// c227f75, which added no test of its own, so it is kept. Original finding:
 // BROKEN PROMISE 4 (acked prefix not re-delivered after kill -9).
 // A reader finds record 1 corrupt while records 2 and 3 were acknowledged out
 // of order. dropCorruptLocked commits the cursor file with Acked=0 (the state
@@ -137,6 +139,8 @@ func TestBreakDropCorruptAdvanceNotPersisted(t *testing.T) {
 	require.Empty(t, breakSeqs(got), "records <= AckedSeq(3) delivered again after kill -9")
 }
 
+// REGRESSION TEST: failed when written (commit 1f3f75d/f2103c8); fixed by
+// c227f75, which added no test of its own, so it is kept. Original finding:
 // BROKEN PROMISE 4, same root cause in evictFrontLocked: the eviction commits
 // Acked = last sequence of the evicted segment, then advanceLocked moves the
 // cursor over records acknowledged out of order in the next segment without
@@ -169,6 +173,8 @@ func TestBreakEvictAdvanceNotPersisted(t *testing.T) {
 	require.Equal(t, []uint64{4, 5}, breakSeqs(got), "record 3 (<= AckedSeq) delivered again after kill -9")
 }
 
+// REGRESSION TEST: failed when written (commit 1f3f75d/f2103c8); fixed by
+// c227f75, which added no test of its own, so it is kept. Original finding:
 // BROKEN PROMISE 7 / Block policy ("Block waits until acknowledgements free
 // space"): when the only segment is the active one, acknowledging all of its
 // records frees space (makeRoomLocked would roll it away), but Ack never wakes
@@ -201,7 +207,12 @@ func TestBreakBlockNotWokenByAck(t *testing.T) {
 	require.NoError(t, <-done, "the blocked append was not woken although the ack freed the only segment")
 }
 
-// BROKEN PROMISE 8 (and 1): a segment file named 00000000000000000000.seg
+// STILL BROKEN (partly): c227f75 fixed the cursor underflow below; what
+// remains is a false "corrupt" count: with no cursor file, countLossesStep
+// starts at expected = seg.first = 0 and counts the gap [0, 1) - sequence 0,
+// which never exists - as a lost record (recover.go countLossesStep, the
+// `expected = seg.first` for i == 0; fix: expected = max(seg.first, 1)).
+// Original finding, BROKEN PROMISE 8 (and 1): a segment file named 00000000000000000000.seg
 // (planted, or a segment renamed by hand) with no cursor file makes
 // buildStateStep compute cursor = first-1 = 2^64-1: every record, old and
 // new, is treated as acknowledged and the cursor file committed with
@@ -234,6 +245,8 @@ func TestBreakZeroNamedSegmentWithoutCursor(t *testing.T) {
 	require.Contains(t, breakSeqs(got), seq, "a record appended after recovery is never delivered")
 }
 
+// REGRESSION TEST: failed when written (commit 1f3f75d/f2103c8); fixed by
+// c227f75, which added no test of its own, so it is kept. Original finding:
 // BROKEN PROMISE 2 (every record delivered, pending or counted): the
 // package doc says a deleted segment is "still counted exactly" from the
 // watermark, but the watermark is only as fresh as the last cursor write and
@@ -267,6 +280,8 @@ func TestBreakFirstSegmentLossUncounted(t *testing.T) {
 	require.Equal(t, uint64(2), corrupt, "records 1 and 2 are neither delivered, pending nor counted")
 }
 
+// REGRESSION TEST: failed when written (commit 1f3f75d/f2103c8); fixed by
+// c227f75, which added no test of its own, so it is kept. Original finding:
 // BROKEN PROMISE 5 (FsyncAlways: a failed fsync fails every Append it
 // covered): commit checks s.gone before s.failErr, so when the segment is
 // evicted (DropOldest) while the failing fsync runs, the Append whose record
@@ -304,6 +319,8 @@ func TestBreakFailedFsyncOnEvictedSegmentReturnsNil(t *testing.T) {
 	require.ErrorIs(t, err, syscall.EIO, "append 2 was covered by the failed fsync")
 }
 
+// REGRESSION TEST: failed when written (commit 1f3f75d/f2103c8); fixed by
+// c227f75, which added no test of its own, so it is kept. Original finding:
 // BROKEN PROMISE 3 (a crash never makes recovery count as corrupt what was
 // not lost): an Append whose write fails half way and whose truncate fails
 // returns an error and burns its sequence (writeLocked), leaving a torn frame
@@ -337,6 +354,8 @@ func TestBreakFailedAppendCountedCorruptAfterKill(t *testing.T) {
 	require.Zero(t, corrupt, "a failed append counted as a corrupt drop after kill -9: %+v", l2.Recovery())
 }
 
+// REGRESSION TEST: failed when written (commit 1f3f75d/f2103c8); fixed by
+// c227f75, which added no test of its own, so it is kept. Original finding:
 // BROKEN PROMISE 1 (FsyncAlways: an Append that returned nil survives power
 // loss): recovery marks every recovered segment dirSynced (buildStateStep:
 // s.durable, s.dirSynced = s.lastSeq(), true) although nothing proves its
@@ -389,6 +408,8 @@ func (f *breakRemoveFS) Remove(name string) error {
 	return f.OSFS.Remove(name)
 }
 
+// REGRESSION TEST: failed when written (commit 1f3f75d/f2103c8); fixed by
+// c227f75, which added no test of its own, so it is kept. Original finding:
 // BROKEN PROMISE 7 (DropOldest never blocks; eviction consistent): when an
 // appender needs room while the background goroutine is unlinking the trash
 // (trashBytes > 0, trash empty), makeRoomLocked waits for space
@@ -561,6 +582,8 @@ func breakFrame(seq uint64, items uint32, kind uint8, stored []byte) []byte {
 	return b
 }
 
+// REGRESSION TEST: failed when written (commit 1f3f75d/f2103c8); fixed by
+// c227f75, which added no test of its own, so it is kept. Original finding:
 // BROKEN PROMISE 2 (never counted twice) and 8 (a second Open after Close
 // reports no new drops, once the content was read): a record whose checksums
 // are valid but whose compressed payload does not decompress is found corrupt
@@ -597,6 +620,8 @@ func TestBreakUndecompressableRecordCountedTwice(t *testing.T) {
 	require.Equal(t, uint64(1), c, "record 2 counted as corrupt twice: %+v", l2.Recovery())
 }
 
+// REGRESSION TEST: failed when written (commit 1f3f75d/f2103c8); fixed by
+// c227f75, which added no test of its own, so it is kept. Original finding:
 // BROKEN (doc of Recovery.SetAside / promise 6): setAside removes every file
 // already set aside, including the one set aside a moment earlier by the
 // same recovery, yet Recovery().SetAside still lists it. The field's doc says
