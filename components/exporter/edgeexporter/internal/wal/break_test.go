@@ -935,3 +935,47 @@ func TestBreakReaderStuckWhenMarkDeadFails(t *testing.T) {
 	}
 	t.Fatalf("the reader is stuck on corrupt record 1: %v", errs)
 }
+
+// BROKEN PROMISE 8 and 4 (old cursor formats are read; the acknowledged
+// prefix is not delivered again): cf2eab5 grew the current cursor slot from
+// 52 to 500 bytes (bitmap) but kept the magic "OECUR\0\0\3", so a cursor
+// file written by the previous version of the same format (two 52-byte
+// slots, 564 bytes) fails decodeSlot (CRC now expected at byte 496, and slot
+// 1 needs 1012 bytes), is not recognised as v1/v2 either, and is treated as
+// corrupt: CursorRebuilt, every acknowledged record still on disk is
+// delivered again and losses below the old cursor are counted again.
+// Fix: bump the magic (version 4) for the bitmap layout and keep decoding
+// the 52-byte version-3 slots (cursor.go decodeCursor/decodeSlot).
+// Repro: records 1..4, a 52-byte-slot v3 cursor with Acked=2, Open.
+func TestBreakPreviousV3CursorLayoutRejected(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{DisableCompression: true, CursorSyncInterval: time.Hour}
+	l := openT(t, dir, opts)
+	for i := uint64(1); i <= 4; i++ {
+		breakAppend(t, l, i, 100)
+	}
+	require.NoError(t, l.Close())
+
+	// The version-3 layout as shipped before cf2eab5: per slot magic[8] |
+	// gen | acked | last | tail records | tail items | CRC32C(first 48) u32;
+	// slot 1 at byte 512.
+	img := make([]byte, 512+52)
+	for slot, gen := range []uint64{1, 2} {
+		b := img[slot*512 : slot*512+52]
+		copy(b, []byte{'O', 'E', 'C', 'U', 'R', 0, 0, 3})
+		putU64(b[8:], gen)
+		putU64(b[16:], 2) // acked
+		putU64(b[24:], 4) // last
+		putU64(b[32:], 2) // tail records (3, 4)
+		putU64(b[40:], 2) // tail items
+		putU32(b[48:], crc(b[:48]))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, cursorFileName), img, 0o600))
+
+	l2 := openT(t, dir, opts)
+	defer l2.Close()
+	rv := l2.Recovery()
+	got := readAll(t, l2.NewReader(), 50*time.Millisecond)
+	require.False(t, rv.CursorRebuilt, "cursor of the previous layout rejected as corrupt: %+v", rv)
+	require.Equal(t, []uint64{3, 4}, breakSeqs(got), "acknowledged records 1, 2 delivered again")
+}
