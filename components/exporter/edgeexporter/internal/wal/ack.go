@@ -54,7 +54,7 @@ func (l *Log) ackLocked(seq uint64) bool {
 		// Its segment was evicted while it was in flight: it was delivered
 		// after all, and is neither pending nor dropped.
 		delete(l.evictedInFlight, seq)
-		return false
+		return true
 	}
 	if seq <= l.cursor || seq >= l.nextSeq {
 		return false
@@ -149,6 +149,10 @@ func (l *Log) stateFor(cursor, pendRecs, pendItems, extra uint64) cursorState {
 	}
 	if extra != 0 {
 		st.setAbove(extra)
+	}
+	for _, n := range l.evictedInFlight {
+		st.FateRecords++
+		st.FateItems += uint64(n)
 	}
 	return st
 }

@@ -105,6 +105,8 @@ func (l *Log) evictFrontLocked() error {
 		}
 	}
 	st := l.stateFor(max(l.cursor, s.lastSeq(), s.first-1), l.pendingRecs-pendRecs, l.pendingItems-pendItems, 0)
+	st.FateRecords += pendRecs - recs
+	st.FateItems += pendItems - items
 
 	apply := func() {
 		for _, r := range s.recs {

@@ -21,10 +21,10 @@ const (
 	// watermark, replaced by rename), still read.
 	cursorFileSizeV2 = 44
 	// cursorSlotSize is the encoded size of one slot of the current format.
-	cursorSlotSize = 48 + aboveBytes + 4
+	cursorSlotSize = 64 + aboveBytes + 4
 	// aboveBytes is the size of the bitmap of records acknowledged (or
 	// accounted) above the cursor: aboveBits sequences after Acked.
-	aboveBytes = 448
+	aboveBytes = 432
 	aboveBits  = aboveBytes * 8
 	// cursorSlotStride separates the two slots: each lives in its own
 	// 512-byte sector so that a torn write damages at most one.
@@ -59,6 +59,11 @@ type cursorState struct {
 	// with Acked < seq <= Last at that time that are neither counted as
 	// dropped nor marked in Above.
 	TailRecords, TailItems uint64
+	// FateRecords and FateItems count records evicted (DropOldest) while in
+	// flight whose fate (sent or not) was not known yet: if the process
+	// dies, recovery counts them as dropped (the request may have reached
+	// the backend: a drop counted too many rather than a loss not counted).
+	FateRecords, FateItems uint64
 	// Above marks the records Acked+1+i (bit i) that were acknowledged out
 	// of order or counted as dropped: recovery neither re-delivers them nor
 	// counts them as lost.
@@ -84,9 +89,10 @@ func (s *cursorState) setAbove(seq uint64) bool {
 
 // encodeSlot encodes s as one slot of the current format. Layout (little
 // endian): magic[8] | gen u64 | acked u64 | last u64 | tail records u64 |
-// tail items u64 | above bitmap [448] | CRC32C of the preceding bytes u32.
+// tail items u64 | fate records u64 | fate items u64 | above bitmap [432] |
+// CRC32C of the preceding bytes u32.
 func encodeSlot(b []byte, s cursorState) []byte {
-	const end = 48 + aboveBytes
+	const end = 64 + aboveBytes
 	b = b[:cursorSlotSize]
 	copy(b, cursorMagic[:])
 	binary.LittleEndian.PutUint64(b[8:16], s.Gen)
@@ -94,13 +100,15 @@ func encodeSlot(b []byte, s cursorState) []byte {
 	binary.LittleEndian.PutUint64(b[24:32], s.Last)
 	binary.LittleEndian.PutUint64(b[32:40], s.TailRecords)
 	binary.LittleEndian.PutUint64(b[40:48], s.TailItems)
-	copy(b[48:end], s.Above[:])
+	binary.LittleEndian.PutUint64(b[48:56], s.FateRecords)
+	binary.LittleEndian.PutUint64(b[56:64], s.FateItems)
+	copy(b[64:end], s.Above[:])
 	binary.LittleEndian.PutUint32(b[end:end+4], crc(b[:end]))
 	return b
 }
 
 func decodeSlot(b []byte) (cursorState, bool) {
-	const end = 48 + aboveBytes
+	const end = 64 + aboveBytes
 	if len(b) < cursorSlotSize || [8]byte(b[:8]) != cursorMagic ||
 		binary.LittleEndian.Uint32(b[end:end+4]) != crc(b[:end]) {
 		return cursorState{}, false
@@ -112,8 +120,10 @@ func decodeSlot(b []byte) (cursorState, bool) {
 		Last:         binary.LittleEndian.Uint64(b[24:32]),
 		TailRecords:  binary.LittleEndian.Uint64(b[32:40]),
 		TailItems:    binary.LittleEndian.Uint64(b[40:48]),
+		FateRecords:  binary.LittleEndian.Uint64(b[48:56]),
+		FateItems:    binary.LittleEndian.Uint64(b[56:64]),
 	}
-	copy(s.Above[:], b[48:end])
+	copy(s.Above[:], b[64:end])
 	return s, true
 }
 

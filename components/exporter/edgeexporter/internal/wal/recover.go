@@ -374,11 +374,24 @@ func (l *Log) buildStateStep(rc recoveredCursor, scanned []scannedSegment, unrea
 func (l *Log) commitCursorStep(rc recoveredCursor) error {
 	rec := &l.recovery
 	st := l.cursorStateLocked()
+	fate := rc.cs.FateRecords > 0 || rc.cs.FateItems > 0
+	if fate {
+		// Records evicted while in flight when the process died: their
+		// request's fate is unknown, they are gone from disk: dropped.
+		l.st.DroppedBudgetRecords += rc.cs.FateRecords
+		l.st.DroppedBudgetItems += rc.cs.FateItems
+		l.note(rec, "%d records (%d items) evicted while in flight when the process stopped counted as dropped",
+			rc.cs.FateRecords, rc.cs.FateItems)
+	}
 	report := func() {
+		if l.opts.OnDrop == nil {
+			return
+		}
 		if rec.CorruptRecords > 0 || rec.CorruptItems > 0 {
-			if l.opts.OnDrop != nil {
-				l.opts.OnDrop(DropReasonCorrupt, rec.CorruptRecords, rec.CorruptItems)
-			}
+			l.opts.OnDrop(DropReasonCorrupt, rec.CorruptRecords, rec.CorruptItems)
+		}
+		if fate {
+			l.opts.OnDrop(DropReasonBudget, rc.cs.FateRecords, rc.cs.FateItems)
 		}
 	}
 	if rc.have && rc.current {

@@ -563,6 +563,7 @@ func (l *Log) Close() error {
 	}
 	clear(l.evictedInFlight)
 	if recs > 0 {
+		l.writeCursorLocked() // settled before reported
 		l.st.DroppedBudgetRecords += recs
 		l.st.DroppedBudgetItems += items
 		l.drops = append(l.drops, dropEvent{reason: DropReasonBudget, records: recs, items: items})
