@@ -186,7 +186,9 @@ func (l *Log) dropCorruptLocked(s *segment, m recMeta, ce *corruptError) error {
 		// committed watermark already excludes) instead of an intact one
 		// that would be delivered and counted again.
 		if err := l.markDead(s, m, ce.storedCRC); err != nil {
-			return err
+			// Best effort: the cursor's bitmap still tells recovery that
+			// the record was counted, unless it is far above the cursor.
+			l.setErr(err)
 		}
 	}
 	st := l.stateFor(l.cursor, l.pendingRecs-1, l.pendingItems-uint64(m.items), m.seq)

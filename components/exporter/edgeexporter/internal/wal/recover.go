@@ -253,7 +253,7 @@ func (l *Log) countLossesStep(rc recoveredCursor, scanned []scannedSegment) {
 	for i, sc := range scanned {
 		seg, res := sc.seg, sc.res
 		if i == 0 || expected == 0 {
-			expected = seg.first
+			expected = max(seg.first, 1) // sequence 0 is never assigned
 			if rc.have && rc.cs.Acked+1 < expected {
 				// Records between the cursor and the first segment are gone
 				// (a deleted or set-aside first segment): a gap like any other.
