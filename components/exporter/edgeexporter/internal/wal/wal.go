@@ -37,18 +37,21 @@
 // segment's range), checked before any payload checksum, so a scan is one
 // pass through a 1 MiB window.
 //
-// The cursor file has two 52-byte slots (magic, generation, acknowledged
-// sequence, watermark: last sequence appended and the count of intact,
-// uncounted records and items beyond the cursor, CRC32C) in separate
-// sectors; the valid slot with the highest generation wins. Slot 1 takes
-// plain writes (one pwrite, no fsync) every time acknowledgements advance
-// the cursor: that survives kill -9, so a process crash re-sends only the
-// requests in flight. Slot 0 takes durable writes (pwrite + fsync) that
-// commit drops and precede unlinking: a torn or lost plain write can never
-// bring back a state older than the last durable one. Recovery compares the
-// watermark with what it finds intact, so damage that leaves no header to
-// count from (a destroyed header, a truncated or deleted segment) is still
-// counted exactly, and only once.
+// The cursor file has two 500-byte slots in separate 512-byte sectors:
+// magic, generation, acknowledged sequence, the watermark (last sequence
+// appended; count of intact records and items beyond the cursor that are
+// neither acknowledged nor counted), the records evicted while in flight
+// whose fate is unknown, a bitmap of the 3,456 sequences after the cursor
+// that were acknowledged out of order or counted as dropped, and a CRC32C.
+// The valid slot with the highest generation wins. Slot 1 takes plain writes
+// (one pwrite, no fsync) every time acknowledgements change it: that
+// survives kill -9, so a process crash re-sends only the requests in flight.
+// Slot 0 takes durable writes (pwrite + fsync) that commit drops and precede
+// unlinking: a torn or lost plain write can never bring back a state older
+// than the last durable one. Recovery compares the watermark with what it
+// finds intact, so damage that leaves no header to count from (a destroyed
+// header, a truncated or deleted segment) is still counted exactly, and only
+// once.
 //
 // # Durability
 //
@@ -77,13 +80,15 @@
 // Every record is delivered (acknowledged), still pending, or counted once
 // in OnDrop (budget: evicted; corrupt: damaged on disk), across any number
 // of crashes and restarts: a drop is committed to the cursor file before it
-// is reported, and recovery never counts what the committed watermark
-// already excludes. A record evicted while in flight is counted when its
-// fate is known: acknowledged (sent, not dropped) or the reader rewinds or
-// the log closes (dropped). Known limits: a process crash while such a
-// record is in flight leaves it uncounted (at most the requests in flight);
-// power loss during the fsync that commits a drop can report it and bring
-// the records back (counted and then delivered).
+// is reported, and recovery never counts what the committed state already
+// excludes. A record evicted while in flight is counted when its fate is
+// known: acknowledged (sent, not dropped) or the reader rewinds or the log
+// closes (dropped); if the process dies first, recovery counts it as
+// dropped (its request may have reached the backend). Known limits: a
+// record acknowledged more than 3,456 sequences above the oldest
+// unacknowledged one is forgotten by a restart (re-sent; counted as dropped
+// if evicted first); power loss during the fsync that commits a drop can
+// report it and bring the records back.
 //
 // # Budget
 //
