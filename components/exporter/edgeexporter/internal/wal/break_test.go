@@ -1,5 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 
+// Adversarial tests against the promises in the package doc (wal.go).
+// Tests marked BROKEN fail against the code they were written for; tests
+// marked REGRESSION TEST failed when written and were fixed since (the
+// fixing commits added no tests of their own, so they are kept); tests
+// marked "Passing attack kept" cover ground no other test covers.
+// Run: go test -count=1 -run 'TestBreak' .
+
 package wal // import "github.com/otelcol-edge/otelcol-edge/components/exporter/edgeexporter/internal/wal"
 
 import (
@@ -207,8 +214,8 @@ func TestBreakBlockNotWokenByAck(t *testing.T) {
 	require.NoError(t, <-done, "the blocked append was not woken although the ack freed the only segment")
 }
 
-// STILL BROKEN (partly): c227f75 fixed the cursor underflow below; what
-// remains is a false "corrupt" count: with no cursor file, countLossesStep
+// REGRESSION TEST: the cursor underflow was fixed by c227f75; the false
+// "corrupt" count that remained (asserted since 3367a96) by fc01645. Was: with no cursor file, countLossesStep
 // starts at expected = seg.first = 0 and counts the gap [0, 1) - sequence 0,
 // which never exists - as a lost record (recover.go countLossesStep, the
 // `expected = seg.first` for i == 0; fix: expected = max(seg.first, 1)).
@@ -863,6 +870,8 @@ func TestBreakModelRestarts(t *testing.T) {
 	}
 }
 
+// REGRESSION TEST: failed when written (eeaefab); fixed by cf2eab5 (ack
+// bitmap in the cursor). Original finding:
 // BROKEN PROMISE 2 (never counted and delivered), without any crash: Close
 // persists only the contiguous cursor, so records acknowledged out of order
 // are forgotten by a clean Close/reopen (re-delivered: allowed,
@@ -893,6 +902,8 @@ func TestBreakCloseForgetsOutOfOrderAcks(t *testing.T) {
 	require.Equal(t, uint64(1), budget, "delivered record 2 counted as dropped after a clean restart (stats %+v)", l2.Stats())
 }
 
+// REGRESSION TEST: failed when written (3367a96); fixed by fc01645 (a
+// failed mark-dead no longer aborts the drop). Original finding:
 // BROKEN (Reader: "Records found corrupt on disk are skipped and counted";
 // promise 7): since c227f75 dropCorruptLocked first rewrites the damaged
 // record's header and fsyncs the segment (markDead) - for every framed
