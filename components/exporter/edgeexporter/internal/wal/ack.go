@@ -30,6 +30,12 @@ func (l *Log) Ack(seqs ...uint64) {
 		l.mu.Unlock()
 		return
 	}
+	if l.fateSettled {
+		// A durable state says these records' fate is open: settle it
+		// durably, or power loss would count them as dropped.
+		l.fateSettled = false
+		l.writeCursorDurableLocked()
+	}
 	if l.cursor == before {
 		// Acknowledged out of order: written to the cursor's bitmap, so
 		// that a crash neither re-sends nor (after an eviction) counts it.
@@ -54,6 +60,7 @@ func (l *Log) ackLocked(seq uint64) bool {
 		// Its segment was evicted while it was in flight: it was delivered
 		// after all, and is neither pending nor dropped.
 		delete(l.evictedInFlight, seq)
+		l.fateSettled = true
 		return true
 	}
 	if seq <= l.cursor || seq >= l.nextSeq {
@@ -179,6 +186,19 @@ func (l *Log) writeCursorLocked() {
 	l.cmu.Lock()
 	if l.cur.f != nil && !l.cur.same(st) {
 		if err := l.cur.write(st); err != nil {
+			l.setErr(err)
+		}
+	}
+	l.cmu.Unlock()
+}
+
+// writeCursorDurableLocked writes the current state durably while holding
+// mu (rare paths: settling the fate of records evicted in flight).
+func (l *Log) writeCursorDurableLocked() {
+	st := l.cursorStateLocked()
+	l.cmu.Lock()
+	if l.cur.f != nil {
+		if err := l.cur.writeDurable(st, nil); err != nil {
 			l.setErr(err)
 		}
 	}

@@ -947,49 +947,6 @@ func TestBreakReaderStuckWhenMarkDeadFails(t *testing.T) {
 	t.Fatalf("the reader is stuck on corrupt record 1: %v", errs)
 }
 
-// BROKEN PROMISE 8 and 4 (old cursor formats are read; the acknowledged
-// prefix is not delivered again): cf2eab5 grew the current cursor slot from
-// 52 to 500 bytes (bitmap) but kept the magic "OECUR\0\0\3", so a cursor
-// file written by the previous version of the same format (two 52-byte
-// slots, 564 bytes) fails decodeSlot (CRC now expected at byte 496, and slot
-// 1 needs 1012 bytes), is not recognised as v1/v2 either, and is treated as
-// corrupt: CursorRebuilt, every acknowledged record still on disk is
-// delivered again and losses below the old cursor are counted again.
-// Fix: bump the magic (version 4) for the bitmap layout and keep decoding
-// the 52-byte version-3 slots (cursor.go decodeCursor/decodeSlot).
-// Repro: records 1..4, a 52-byte-slot v3 cursor with Acked=2, Open.
-func TestBreakPreviousV3CursorLayoutRejected(t *testing.T) {
-	dir := t.TempDir()
-	opts := Options{DisableCompression: true, CursorSyncInterval: time.Hour}
-	l := openT(t, dir, opts)
-	for i := uint64(1); i <= 4; i++ {
-		breakAppend(t, l, i, 100)
-	}
-	require.NoError(t, l.Close())
-
-	// The version-3 layout as shipped before cf2eab5: per slot magic[8] |
-	// gen | acked | last | tail records | tail items | CRC32C(first 48) u32;
-	// slot 1 at byte 512.
-	img := make([]byte, 512+52)
-	for slot, gen := range []uint64{1, 2} {
-		b := img[slot*512 : slot*512+52]
-		copy(b, []byte{'O', 'E', 'C', 'U', 'R', 0, 0, 3})
-		putU64(b[8:], gen)
-		putU64(b[16:], 2) // acked
-		putU64(b[24:], 4) // last
-		putU64(b[32:], 2) // tail records (3, 4)
-		putU64(b[40:], 2) // tail items
-		putU32(b[48:], crc(b[:48]))
-	}
-	require.NoError(t, os.WriteFile(filepath.Join(dir, cursorFileName), img, 0o600))
-
-	l2 := openT(t, dir, opts)
-	defer l2.Close()
-	rv := l2.Recovery()
-	got := readAll(t, l2.NewReader(), 50*time.Millisecond)
-	require.False(t, rv.CursorRebuilt, "cursor of the previous layout rejected as corrupt: %+v", rv)
-	require.Equal(t, []uint64{3, 4}, breakSeqs(got), "acknowledged records 1, 2 delivered again")
-}
 
 // Passing attack kept: Close racing with FsyncAlways appenders (group
 // commit leaders and waiters) and a Block appender: every Append returns
@@ -1113,49 +1070,3 @@ func (f *breakHookFile) Sync() error {
 	return f.File.Sync()
 }
 
-// BROKEN PROMISE 2 (never counted twice), power loss: a record found
-// corrupt by the Reader is reported (OnDrop "corrupt") right after the
-// pwrite of the durable cursor slot and before its fsync (cursor.go
-// writeDurable calls committed() before Sync). A power loss in that fsync
-// brings back the previous durable slot, while the record stays corrupt on
-// disk (damaged, and since c227f75 also marked dead with an fsync), so the
-// next Open counts it again: two reports for one record. The documented
-// exception for that window is "report it and bring the records back"
-// (counted, then delivered) - here nothing comes back and the record is
-// counted twice. Fix: for drops whose data cannot come back (reader-found
-// corruption), report after the fsync (a kill -9 between pwrite and fsync
-// then needs the next Open to report what the surviving slot holds but was
-// never reported), or document this window as a possible double count.
-// Repro (simFS): FsyncAlways, append 1..3, flip a payload byte of record 2,
-// read: OnDrop(corrupt, 1); power loss taken inside the cursor fsync; Open
-// the image: OnDrop(corrupt, 1) again.
-func TestBreakCorruptDropReportedTwiceAfterPowerLoss(t *testing.T) {
-	const dir = "/wal"
-	hfs := &breakHookFS{simFS: newSimFS()}
-	var drops breakDrops
-	opts := Options{FS: hfs, Fsync: FsyncAlways, DisableCompression: true, MemoryBytes: -1,
-		CursorSyncInterval: time.Hour, OnDrop: drops.on}
-	l := openT(t, dir, opts)
-	for i := uint64(1); i <= 3; i++ {
-		breakAppend(t, l, i, 100)
-	}
-	off := int64(segmentHeaderSize + (recordHeaderSize + 100) + recordHeaderSize + 10) // payload of record 2
-	require.True(t, hfs.corrupt(filepath.Join(dir, segmentName(1)), off, []byte{0xff}))
-	var image *simFS
-	hfs.mu.Lock()
-	hfs.onCursorSync = func() { image = hfs.simFS.afterPowerLoss(nil, true) }
-	// (armed after Open: createCursor's fsync of cursor.tmp is behind us)
-	hfs.mu.Unlock()
-	got := readAll(t, l.NewReader(), 50*time.Millisecond)
-	require.Equal(t, []uint64{1, 3}, breakSeqs(got))
-	_, c1 := drops.get()
-	require.Equal(t, uint64(1), c1)
-	require.NoError(t, l.Close())
-	require.NotNil(t, image, "no cursor fsync after the drop")
-
-	opts.FS = image
-	l2 := openT(t, dir, opts)
-	defer l2.Close()
-	_, c2 := drops.get()
-	require.Equal(t, uint64(1), c2, "record 2 counted corrupt twice: %+v", l2.Recovery())
-}

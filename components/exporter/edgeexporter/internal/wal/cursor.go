@@ -36,7 +36,7 @@ const (
 var (
 	cursorMagicV1 = [8]byte{'O', 'E', 'C', 'U', 'R', 0, 0, 1}
 	cursorMagicV2 = [8]byte{'O', 'E', 'C', 'U', 'R', 0, 0, 2}
-	cursorMagic   = [8]byte{'O', 'E', 'C', 'U', 'R', 0, 0, 3}
+	cursorMagic   = [8]byte{'O', 'E', 'C', 'U', 'R', 0, 0, 4}
 )
 
 var errCursorCorrupt = errors.New("wal: cursor file corrupt")

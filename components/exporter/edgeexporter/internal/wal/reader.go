@@ -79,8 +79,9 @@ func (r *Reader) Rewind() {
 		delete(l.evictedInFlight, seq)
 	}
 	if recs > 0 {
-		// Recorded (their fate is settled) before they are reported.
-		l.writeCursorLocked()
+		// Recorded (their fate is settled, durably) before they are
+		// reported.
+		l.writeCursorDurableLocked()
 		l.st.DroppedBudgetRecords += recs
 		l.st.DroppedBudgetItems += items
 		l.drops = append(l.drops, dropEvent{reason: DropReasonBudget, records: recs, items: items})

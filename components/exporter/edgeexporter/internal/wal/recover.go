@@ -400,7 +400,11 @@ func (l *Log) commitCursorStep(rc recoveredCursor) error {
 			l.cur.f, l.cur.gen = f, rc.cs.Gen
 			l.cur.last, l.cur.durableAcked = rc.cs, rc.cs.Acked
 			if l.cur.same(st) {
-				return nil
+				// The state may come from a plain write of a killed process
+				// (page cache only): make it durable before recovery deletes
+				// anything it covers.
+				l.cur.dirty = true
+				return l.cur.sync()
 			}
 			if err := l.cur.writeDurable(st, report); err != nil {
 				return err

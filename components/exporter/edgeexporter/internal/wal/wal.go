@@ -88,7 +88,7 @@
 // record acknowledged more than 3,456 sequences above the oldest
 // unacknowledged one is forgotten by a restart (re-sent; counted as dropped
 // if evicted first); power loss during the fsync that commits a drop can
-// report it and bring the records back.
+// count it again at the next start or bring the evicted records back.
 //
 // # Budget
 //
@@ -360,6 +360,7 @@ type Log struct {
 	// or the reader rewinds.
 	inflight        map[uint64]uint32
 	evictedInFlight map[uint64]uint32
+	fateSettled     bool // an evicted in-flight record was acknowledged
 	// pendingRecs/Items: records on disk neither acknowledged nor accounted.
 	pendingRecs, pendingItems uint64
 	// trash: fully acknowledged segments removed from segs, to be unlinked
@@ -568,7 +569,7 @@ func (l *Log) Close() error {
 	}
 	clear(l.evictedInFlight)
 	if recs > 0 {
-		l.writeCursorLocked() // settled before reported
+		l.writeCursorDurableLocked() // settled (durably) before reported
 		l.st.DroppedBudgetRecords += recs
 		l.st.DroppedBudgetItems += items
 		l.drops = append(l.drops, dropEvent{reason: DropReasonBudget, records: recs, items: items})
