@@ -53,10 +53,14 @@ func (l *Log) Append(ctx context.Context, kind uint8, items uint32, payload []by
 
 	l.mu.Lock()
 	seq, seg, err := l.appendLocked(ctx, frame, h, memCopy)
-	l.mu.Unlock()
 	if err != nil {
+		l.mu.Unlock()
 		return 0, err
 	}
+	// Keep the watermark current (one pwrite of the cursor's plain slot,
+	// no fsync): damage that later destroys this record's header is then
+	// counted with its exact item count, after any process crash.
+	l.writeCursorUnlock()
 	if l.opts.Fsync == FsyncAlways {
 		if err := l.commit(seq, seg); err != nil {
 			return 0, err
