@@ -947,7 +947,6 @@ func TestBreakReaderStuckWhenMarkDeadFails(t *testing.T) {
 	t.Fatalf("the reader is stuck on corrupt record 1: %v", errs)
 }
 
-
 // Passing attack kept: Close racing with FsyncAlways appenders (group
 // commit leaders and waiters) and a Block appender: every Append returns
 // (nil or an error), and every Append that returned nil is recovered after
@@ -1069,4 +1068,3 @@ func (f *breakHookFile) Sync() error {
 	}
 	return f.File.Sync()
 }
-

@@ -184,13 +184,13 @@ type crashRun struct {
 	// operation count when they were made; plCommit* sum the reports whose
 	// commit a power loss may have undone (made after the cursor file's
 	// last completed fsync): the documented limit, reported as I5b.
-	dropOps                                        []crashDropOp
-	lostRecs, lostItems                            uint64 // reports the dead process could not make
+	dropOps                                      []crashDropOp
+	lostRecs, lostItems                          uint64 // reports the dead process could not make
 	plCommitRecs, plCommitItems, plCommitCorrupt uint64
-	lastKill9 bool // the last crash was a kill -9
-	crashes   int
-	opsCycle1 int // operations of cycle 1 (dry run)
-	logMu     sync.Mutex
+	lastKill9                                    bool // the last crash was a kill -9
+	crashes                                      int
+	opsCycle1                                    int // operations of cycle 1 (dry run)
+	logMu                                        sync.Mutex
 	// ignoredAcks counts Acks of records sent after they were evicted
 	// while in flight (for diagnosis of I5).
 	ignoredAcks int
