@@ -13,6 +13,8 @@ import (
 	"go.opentelemetry.io/collector/config/configgrpc"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/otelcol-edge/otelcol-edge/components/exporter/edgeexporter/internal/wal"
 )
 
 // Protocols the exporter speaks.
@@ -254,6 +256,9 @@ func (cfg *Config) Validate() error {
 	}
 	if b.SegmentBytes < 64<<10 {
 		add("\"buffer.segment_bytes\" must be >= 65536")
+	}
+	if b.SegmentBytes > wal.MaxSegmentBytes {
+		add("\"buffer.segment_bytes\" must be <= %d (256 MiB): recovery sets aside larger files", wal.MaxSegmentBytes)
 	}
 	switch {
 	case b.MaxDiskBytes <= 0 || b.DeadLetterMaxBytes < 0:

@@ -87,6 +87,7 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid_fsync.yaml":         {`"buffer.fsync" must be one of "always", "interval", "never", got "sometimes"`},
 		"invalid_budget.yaml":        {`"buffer.max_disk_bytes" (1048576) must be at least twice "buffer.segment_bytes" (8388608) plus "buffer.dead_letter_max_bytes" (65536)`},
 		"invalid_dead_letter.yaml":   {`"buffer.dead_letter_max_bytes" (134217728) must be at most a quarter of "buffer.max_disk_bytes" (268435456)`, `"retry.max_attempts_per_record" must be >= 0`},
+		"invalid_segment.yaml":       {`"buffer.segment_bytes" must be <= 268435456 (256 MiB)`},
 		"invalid_sending.yaml":       {`"sending.max_in_flight" must be >= 1`, `"sending.replay_bytes_per_second" must be >= 0`},
 		"invalid_grpc_endpoint.yaml": {`"grpc.endpoint" must be empty: list backends under "endpoints"`},
 	} {
