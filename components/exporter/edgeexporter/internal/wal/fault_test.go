@@ -233,3 +233,62 @@ func TestFaultDirSyncIsAnError(t *testing.T) {
 	_, err = l.Append(ctx, 1, 1, makePayload(5, 600))
 	require.NoError(t, err, "the next segment's directory entry is synced")
 }
+
+// TestSlowFsyncDoesNotStallTheLog: a segment's fsync (here blocked, as on a
+// slow SD card) runs outside the log's lock: while it hangs, appends (with
+// rolls), acks, reads and Stats (the metrics endpoint) go on.
+func TestSlowFsyncDoesNotStallTheLog(t *testing.T) {
+	ffs := &faultFS{}
+	l := openT(t, t.TempDir(), Options{FS: ffs, Fsync: FsyncNever, SegmentBytes: 2 << 10, DisableCompression: true, CursorSyncInterval: time.Hour})
+	defer l.Close()
+	release := make(chan struct{})
+	blocked := make(chan struct{}, 1)
+	ffs.set(func(f *faultFS) {
+		f.onSync = func() {
+			select {
+			case blocked <- struct{}{}:
+				<-release
+			default:
+			}
+		}
+	})
+	ctx := context.Background()
+	r := l.NewReader()
+	for i := uint64(1); i <= 4; i++ { // the fourth append rolls: the sealed segment is fsynced
+		_, err := l.Append(ctx, 1, 1, makePayload(i, 600))
+		require.NoError(t, err)
+	}
+	select {
+	case <-blocked:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no segment fsync started")
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := uint64(5); i <= 20; i++ {
+			if _, err := l.Append(ctx, 1, 1, makePayload(i, 600)); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+		for i := 0; i < 20; i++ {
+			rec, err := r.Next(ctx)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			l.Ack(rec.Seq)
+		}
+		_ = l.Stats()
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Error("appends, reads, acks or Stats waited for a segment fsync")
+	}
+	ffs.set(func(f *faultFS) { f.onSync = nil })
+	close(release)
+	<-done
+	assert.Equal(t, uint64(20), l.Stats().AckedSeq)
+}
