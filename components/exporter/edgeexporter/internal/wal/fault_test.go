@@ -254,10 +254,15 @@ func TestSlowFsyncDoesNotStallTheLog(t *testing.T) {
 	})
 	ctx := context.Background()
 	r := l.NewReader()
-	for i := uint64(1); i <= 4; i++ { // the fourth append rolls: the sealed segment is fsynced
-		_, err := l.Append(ctx, 1, 1, makePayload(i, 600))
-		require.NoError(t, err)
-	}
+	first := make(chan struct{})
+	go func() {
+		defer close(first)
+		for i := uint64(1); i <= 4; i++ { // the fourth append rolls: the sealed segment is fsynced
+			if _, err := l.Append(ctx, 1, 1, makePayload(i, 600)); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
 	select {
 	case <-blocked:
 	case <-time.After(5 * time.Second):
@@ -266,6 +271,7 @@ func TestSlowFsyncDoesNotStallTheLog(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		<-first
 		for i := uint64(5); i <= 20; i++ {
 			if _, err := l.Append(ctx, 1, 1, makePayload(i, 600)); err != nil {
 				t.Error(err)
