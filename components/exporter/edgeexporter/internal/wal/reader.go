@@ -72,23 +72,30 @@ func (r *Reader) Rewind() {
 	r.next = l.cursor + 1
 	r.gen++
 	clear(l.inflight)
-	var recs, items uint64
-	for seq, n := range l.evictedInFlight {
-		recs++
-		items += uint64(n)
-		delete(l.evictedInFlight, seq)
-	}
-	if recs > 0 {
-		// Recorded (their fate is settled, durably) before they are
-		// reported.
-		l.writeCursorDurableLocked()
-		l.st.DroppedBudgetRecords += recs
-		l.st.DroppedBudgetItems += items
-		l.drops = append(l.drops, dropEvent{reason: DropReasonBudget, records: recs, items: items})
-	}
+	l.dropEvictedInFlightLocked()
 	drops := l.takeDropsLocked()
 	l.mu.Unlock()
 	l.fireDrops(drops)
+}
+
+// dropEvictedInFlightLocked settles the records evicted while in flight
+// that were not acknowledged (the reader rewinds, the log closes): they are
+// dropped. Their fate is written durably before it is reported. Must hold
+// mu; the drops are fired by the caller after unlocking.
+func (l *Log) dropEvictedInFlightLocked() {
+	var recs, items uint64
+	for _, n := range l.evictedInFlight {
+		recs++
+		items += uint64(n)
+	}
+	if recs == 0 {
+		return
+	}
+	clear(l.evictedInFlight)
+	l.writeCursorDurableLocked()
+	l.st.DroppedBudgetRecords += recs
+	l.st.DroppedBudgetItems += items
+	l.drops = append(l.drops, dropEvent{reason: DropReasonBudget, records: recs, items: items})
 }
 
 // Next returns the next record, blocking until one is available, ctx is done

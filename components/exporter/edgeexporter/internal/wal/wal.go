@@ -562,18 +562,7 @@ func (l *Log) Close() error {
 	close(l.closedCh)
 	// Records evicted while in flight and not acknowledged by now were not
 	// delivered: they are dropped.
-	var recs, items uint64
-	for _, n := range l.evictedInFlight {
-		recs++
-		items += uint64(n)
-	}
-	clear(l.evictedInFlight)
-	if recs > 0 {
-		l.writeCursorDurableLocked() // settled (durably) before reported
-		l.st.DroppedBudgetRecords += recs
-		l.st.DroppedBudgetItems += items
-		l.drops = append(l.drops, dropEvent{reason: DropReasonBudget, records: recs, items: items})
-	}
+	l.dropEvictedInFlightLocked()
 	drops := l.takeDropsLocked()
 	l.mu.Unlock()
 	l.fireDrops(drops)
