@@ -460,6 +460,8 @@ func (r *crashRun) account0(pending map[uint64]bool, when string) []*crashViolat
 			when, missSure+missIF, missSureItems+missIFItems, drec, ditems, missIF, missIFItems)})
 	case ditems < missSureItems+missIFItems && missSureItems+missIFItems <= ditems+r.lostItems:
 		vs = append(vs, &crashViolation{"I4c", fmt.Sprintf("%s: items of lost records %d > counted %d, within %d items committed but not reported at a crash (the documented limit)", when, missSureItems+missIFItems, ditems, r.lostItems)})
+	case ditems < missSureItems+missIFItems && r.powerLoss && r.cfg.inject:
+		vs = append(vs, &crashViolation{"I4d", fmt.Sprintf("%s: every lost record is counted but items of lost records %d > counted %d after injected damage and a power loss (the documented limit of two faults at once)", when, missSureItems+missIFItems, ditems)})
 	case ditems < missSureItems+missIFItems:
 		vs = append(vs, &crashViolation{"I4", fmt.Sprintf("%s: every lost record is counted, but items of lost records %d > counted dropped items %d (%d of them of records in flight at a crash)", when, missSureItems+missIFItems, ditems, missIFItems)})
 	}
@@ -924,6 +926,9 @@ func TestCrashPoints(t *testing.T) {
 				fails[v.inv] = &firstFail{seed: s, point: k, msg: fmt.Sprintf("%v\n      [config %v]", v, r.cfg)}
 			}
 			fails[v.inv].n++
+			if os.Getenv("WAL_CRASH_ALL") != "" {
+				t.Logf("seed %d point %d: %v [config %v; power loss %v]", s, k, v, r.cfg, r.powerLoss)
+			}
 		}
 	}
 	for s := first; explored < budget; s++ {
