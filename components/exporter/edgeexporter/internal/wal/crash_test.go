@@ -480,6 +480,8 @@ func (r *crashRun) account0(pending map[uint64]bool, when string) []*crashViolat
 		vs = append(vs, &crashViolation{"I5n", fmt.Sprintf("%s: %d records counted dropped but only %d are neither delivered nor pending, after a power loss under FsyncNever (segments unsynced while drops are committed durably: the documented limit)", when, drec, cand)})
 	case drec > cand:
 		vs = append(vs, &crashViolation{"I5", fmt.Sprintf("%s: %d records counted dropped (%d corrupt) but only %d records are neither delivered nor pending: counted twice, or counted and delivered (%d records were sent after being evicted in flight)", when, drec, dcorrupt, cand, r.ignoredAcks)})
+	case ditems > candItems && ditems <= candItems+r.plCommitItems:
+		vs = append(vs, &crashViolation{"I5b", fmt.Sprintf("%s: %d items counted dropped but only %d items are neither delivered nor pending; at most %d items were reported just before a power loss undid their commit (the documented limit)", when, ditems, candItems, r.plCommitItems)})
 	case ditems > candItems && r.powerLoss && r.cfg.fsync == FsyncNever:
 		vs = append(vs, &crashViolation{"I5n", fmt.Sprintf("%s: %d items counted dropped but only %d items are neither delivered nor pending, after a power loss under FsyncNever (the documented limit)", when, ditems, candItems)})
 	case ditems > candItems:
