@@ -26,11 +26,15 @@ const (
 	// accounted) above the cursor: aboveBits sequences after Acked.
 	aboveBytes = 432
 	aboveBits  = aboveBytes * 8
-	// cursorSlotStride separates the two slots: each lives in its own
-	// 512-byte sector so that a torn write damages at most one.
+	// cursorSlotStride separates the slots: each lives in its own 512-byte
+	// sector so that a torn write damages at most one.
 	cursorSlotStride = 512
-	// cursorFileSize is the size of the current format: two slots.
-	cursorFileSize = cursorSlotStride + cursorSlotSize
+	// cursorSlots: slots 0 and 1 take durable writes in turn, slot 2 plain
+	// writes.
+	cursorSlots     = 3
+	cursorPlainSlot = 2
+	// cursorFileSize is the size of the current format: three slots.
+	cursorFileSize = (cursorSlots-1)*cursorSlotStride + cursorSlotSize
 )
 
 var (
@@ -132,7 +136,7 @@ func decodeSlot(b []byte) (cursorState, bool) {
 func decodeCursor(b []byte) (cursorState, error) {
 	var best cursorState
 	found := false
-	for _, off := range []int{0, cursorSlotStride} {
+	for _, off := range []int{0, cursorSlotStride, 2 * cursorSlotStride} {
 		if len(b) < off+cursorSlotSize {
 			continue
 		}
@@ -175,9 +179,9 @@ func readCursor(fsys FS, dir string) (cursorState, error) {
 }
 
 // createCursor writes a fresh cursor file atomically (write cursor.tmp with
-// the state in both slots, fsync, rename over cursor, fsync the directory)
-// and returns it opened for in-place updates. The slots get generations 1
-// and 2.
+// the state in every slot, fsync, rename over cursor, fsync the directory)
+// and returns it opened for in-place updates. The slots get generations 1,
+// 2 and 3.
 func createCursor(fsys FS, dir string, s cursorState) (File, error) {
 	tmp := filepath.Join(dir, cursorTmpName)
 	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -185,10 +189,10 @@ func createCursor(fsys FS, dir string, s cursorState) (File, error) {
 		return nil, fmt.Errorf("wal: create %s: %w", tmp, err)
 	}
 	img := make([]byte, cursorFileSize)
-	s.Gen = 1
-	encodeSlot(img[0:], s)
-	s.Gen++
-	encodeSlot(img[cursorSlotStride:], s)
+	for i := 0; i < cursorSlots; i++ {
+		s.Gen = uint64(i + 1)
+		encodeSlot(img[i*cursorSlotStride:], s)
+	}
 	if _, err := f.Write(img); err != nil {
 		_ = f.Close()
 		return nil, fmt.Errorf("wal: write %s: %w", tmp, err)
@@ -209,14 +213,14 @@ func createCursor(fsys FS, dir string, s cursorState) (File, error) {
 	return f, nil
 }
 
-// cursorFile updates the cursor file in place. Slot 0 holds the last
-// durable state: a durable write is one pwrite of slot 0 followed by an
-// fsync. Slot 1 holds plain writes: one pwrite, no fsync, which is enough to
-// survive kill -9 (the page cache outlives the process) but not power loss.
-// Plain writes never touch slot 0, so a torn or lost plain write can never
-// bring back a state older than the last durable one: recovery takes the
-// valid slot with the highest generation. Not goroutine-safe: guarded by
-// Log.cmu.
+// cursorFile updates the cursor file in place. Slots 0 and 1 take durable
+// writes in turn (one pwrite followed by an fsync): the slot not written
+// holds the previous durable state, fsynced, so a durable write torn by power
+// loss falls back to it. Slot 2 holds plain writes: one pwrite, no fsync,
+// which is enough to survive kill -9 (the page cache outlives the process)
+// but not power loss. A torn or lost write can therefore never bring back a
+// state older than the last completed durable one: recovery takes the valid
+// slot with the highest generation. Not goroutine-safe: guarded by Log.cmu.
 type cursorFile struct {
 	fsys FS
 	dir  string
@@ -227,7 +231,8 @@ type cursorFile struct {
 	// (survives power loss).
 	last         cursorState
 	durableAcked uint64
-	dirty        bool // a plain write since the last fsync
+	dirty        bool  // a plain write since the last fsync
+	durableSlot  int64 // the slot of the next durable write (0 or 1)
 }
 
 func (c *cursorFile) path() string { return filepath.Join(c.dir, cursorFileName) }
@@ -241,10 +246,10 @@ func (c *cursorFile) writeSlot(slot int64, s cursorState) (cursorState, error) {
 	return s, nil
 }
 
-// write persists s with one pwrite of slot 1 (survives kill -9, not power
-// loss).
+// write persists s with one pwrite of the plain slot (survives kill -9, not
+// power loss).
 func (c *cursorFile) write(s cursorState) error {
-	s, err := c.writeSlot(1, s)
+	s, err := c.writeSlot(cursorPlainSlot, s)
 	if err != nil {
 		return err
 	}
@@ -252,13 +257,16 @@ func (c *cursorFile) write(s cursorState) error {
 	return nil
 }
 
-// writeDurable persists s with one pwrite of slot 0 and an fsync. The pwrite
+// writeDurable persists s with one pwrite of a durable slot (0 and 1 in
+// turn) and an fsync. The pwrite
 // is the commit point for a process crash, so committed (if set) is called
 // right after it, before the fsync: callers report what the new state
 // accounts for (drops) there, so that a kill -9 can neither lose nor repeat
 // the report. An fsync error is returned after committed ran.
 func (c *cursorFile) writeDurable(s cursorState, committed func()) error {
-	s, err := c.writeSlot(0, s)
+	slot := c.durableSlot
+	c.durableSlot ^= 1
+	s, err := c.writeSlot(slot, s)
 	if err != nil {
 		return err
 	}
@@ -299,4 +307,23 @@ func (c *cursorFile) close() error {
 	err := c.f.Close()
 	c.f = nil
 	return err
+}
+
+// nextDurableSlot returns the durable slot (0 or 1) that does not hold the
+// newer durable state of the file, so that the next durable write never
+// overwrites the last completed one.
+func nextDurableSlot(f File) int64 {
+	var gens [2]uint64
+	b := make([]byte, cursorSlotSize)
+	for i := range gens {
+		if n, _ := f.ReadAt(b, int64(i)*cursorSlotStride); n == cursorSlotSize {
+			if st, ok := decodeSlot(b); ok {
+				gens[i] = st.Gen
+			}
+		}
+	}
+	if gens[0] <= gens[1] {
+		return 0
+	}
+	return 1
 }

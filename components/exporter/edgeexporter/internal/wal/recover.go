@@ -398,6 +398,7 @@ func (l *Log) commitCursorStep(rc recoveredCursor) error {
 		f, err := l.fs.OpenFile(filepath.Join(l.dir, cursorFileName), os.O_RDWR, 0o600)
 		if err == nil {
 			l.cur.f, l.cur.gen = f, rc.cs.Gen
+			l.cur.durableSlot = nextDurableSlot(f)
 			l.cur.last, l.cur.durableAcked = rc.cs, rc.cs.Acked
 			if l.cur.same(st) {
 				// The state may come from a plain write of a killed process
@@ -421,8 +422,9 @@ func (l *Log) commitCursorStep(rc recoveredCursor) error {
 		return err
 	}
 	report()
-	st.Gen = 2
+	st.Gen = cursorSlots
 	l.cur.f, l.cur.gen, l.cur.last, l.cur.durableAcked = f, st.Gen, st, st.Acked
+	l.cur.durableSlot = 0
 	return nil
 }
 

@@ -254,3 +254,29 @@ func BenchmarkRecoverGarbage128MiB(b *testing.B) {
 		require.NoError(b, l.Close())
 	}
 }
+
+// TestCursorTornDurableWriteKeepsLastDurableState: a durable cursor write
+// torn by power loss (its slot garbled) falls back to the previous durable
+// state, never to an older plain one: durable writes alternate between two
+// slots, plain writes have their own.
+func TestCursorTornDurableWriteKeepsLastDurableState(t *testing.T) {
+	dir := t.TempDir()
+	f, err := createCursor(OSFS{}, dir, cursorState{Acked: 1, HasWatermark: true, Last: 1})
+	require.NoError(t, err)
+	c := &cursorFile{fsys: OSFS{}, dir: dir, f: f, gen: cursorSlots}
+	require.NoError(t, c.write(cursorState{Acked: 2, HasWatermark: true, Last: 5}))             // plain, older
+	require.NoError(t, c.writeDurable(cursorState{Acked: 3, HasWatermark: true, Last: 5}, nil)) // durable
+	require.NoError(t, c.writeDurable(cursorState{Acked: 4, HasWatermark: true, Last: 6}, nil)) // durable, the last completed
+	next := c.durableSlot
+	require.NoError(t, c.close())
+	// The next durable write is torn: its slot holds garbage.
+	raw, err := os.ReadFile(filepath.Join(dir, cursorFileName))
+	require.NoError(t, err)
+	for i := 0; i < 40; i++ {
+		raw[int(next)*cursorSlotStride+8+i] ^= 0x5a
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, cursorFileName), raw, 0o600))
+	st, err := readCursor(OSFS{}, dir)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(4), st.Acked, "the last completed durable state survives a torn durable write")
+}

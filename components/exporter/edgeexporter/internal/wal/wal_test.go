@@ -232,12 +232,12 @@ func TestCursorMissingOrCorrupt(t *testing.T) {
 			case "missing":
 				require.NoError(t, os.Remove(cur))
 			case "garbled":
-				// Both slots: one damaged slot is survived (see
-				// TestCursorOneSlotDamaged).
+				// Every slot: a damaged slot is survived.
 				b, err := os.ReadFile(cur)
 				require.NoError(t, err)
-				b[10] ^= 0xff
-				b[cursorSlotStride+10] ^= 0xff
+				for i := 0; i < cursorSlots; i++ {
+					b[i*cursorSlotStride+10] ^= 0xff
+				}
 				require.NoError(t, os.WriteFile(cur, b, 0o600))
 			case "short":
 				require.NoError(t, os.WriteFile(cur, []byte("OEC"), 0o600))
