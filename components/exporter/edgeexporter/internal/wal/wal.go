@@ -37,21 +37,21 @@
 // segment's range), checked before any payload checksum, so a scan is one
 // pass through a 1 MiB window.
 //
-// The cursor file has two 500-byte slots in separate 512-byte sectors:
+// The cursor file has three 500-byte slots in separate 512-byte sectors:
 // magic, generation, acknowledged sequence, the watermark (last sequence
 // appended; count of intact records and items beyond the cursor that are
 // neither acknowledged nor counted), the records evicted while in flight
 // whose fate is unknown, a bitmap of the 3,456 sequences after the cursor
 // that were acknowledged out of order or counted as dropped, and a CRC32C.
-// The valid slot with the highest generation wins. Slot 1 takes plain writes
-// (one pwrite, no fsync) every time acknowledgements change it: that
-// survives kill -9, so a process crash re-sends only the requests in flight.
-// Slot 0 takes durable writes (pwrite + fsync) that commit drops and precede
-// unlinking: a torn or lost plain write can never bring back a state older
-// than the last durable one. Recovery compares the watermark with what it
-// finds intact, so damage that leaves no header to count from (a destroyed
-// header, a truncated or deleted segment) is still counted exactly, and only
-// once.
+// The valid slot with the highest generation wins. Slot 2 takes plain writes
+// (one pwrite, no fsync) on every acknowledgement and append: that survives
+// kill -9, so a process crash re-sends only the requests in flight. Slots 0
+// and 1 take durable writes in turn (pwrite + fsync) that commit drops and
+// precede unlinking: a torn or lost write can never bring back a state older
+// than the last completed durable one. Recovery compares the watermark with
+// what it finds intact, so damage that leaves no header to count from (a
+// destroyed header, a truncated or deleted segment) is still counted
+// exactly, and only once.
 //
 // # Durability
 //
