@@ -58,6 +58,7 @@ func (l *Log) recover() error {
 	}
 	l.countLossesStep(rc, scanned)
 	l.buildStateStep(rc, scanned, unreadable)
+	l.syncSegmentsStep(scanned)
 	if err := l.commitCursorStep(rc); err != nil {
 		return err
 	}
@@ -365,6 +366,23 @@ func (l *Log) buildStateStep(rc recoveredCursor, scanned []scannedSegment, unrea
 	rec.PendingRecords, rec.PendingItems = l.pendingRecs, l.pendingItems
 	l.st.DroppedCorruptRecords = rec.CorruptRecords
 	l.st.DroppedCorruptItems = rec.CorruptItems
+}
+
+// syncSegmentsStep fsyncs every recovered segment before the recovered
+// state is committed: after a process crash, records whose fsync had not
+// run yet are only in the page cache, and a power loss after the restart
+// would make them vanish under a watermark that says they were there.
+func (l *Log) syncSegmentsStep(scanned []scannedSegment) {
+	for _, sc := range scanned {
+		f, err := l.fs.OpenFile(sc.seg.path, os.O_RDONLY, 0)
+		if err == nil {
+			err = l.timedSync(f)
+			_ = f.Close()
+		}
+		if err != nil {
+			l.note(&l.recovery, "cannot fsync %s: %v", sc.seg.path, err)
+		}
+	}
 }
 
 // commitCursorStep writes the recovered state (cursor, and a watermark that
