@@ -22,19 +22,19 @@ func (l *Log) Ack(seqs ...uint64) {
 		l.mu.Unlock()
 		return
 	}
-	before, changed := l.cursor, false
+	before, changed, settled := l.cursor, false, false
 	for _, seq := range seqs {
-		changed = l.ackLocked(seq) || changed
+		c, f := l.ackLocked(seq)
+		changed, settled = changed || c, settled || f
 	}
 	if !changed {
 		l.mu.Unlock()
 		return
 	}
-	if l.fateSettled {
+	if settled {
 		// A durable state says these records' fate is open: settle it
 		// durably, or power loss would count them as dropped.
-		l.fateSettled = false
-		l.writeCursorDurableLocked()
+		l.writeCursorLocked(true)
 	}
 	if l.cursor == before {
 		// Acknowledged out of order: written to the cursor's bitmap, so
@@ -54,31 +54,31 @@ func (l *Log) Ack(seqs ...uint64) {
 }
 
 // ackLocked marks one record acknowledged and advances the cursor. It
-// reports whether the state changed. Must hold mu.
-func (l *Log) ackLocked(seq uint64) bool {
+// reports whether the state changed, and whether it settled the fate of a
+// record evicted in flight. Must hold mu.
+func (l *Log) ackLocked(seq uint64) (changed, settled bool) {
 	if _, ok := l.evictedInFlight[seq]; ok {
 		// Its segment was evicted while it was in flight: it was delivered
 		// after all, and is neither pending nor dropped.
 		delete(l.evictedInFlight, seq)
-		l.fateSettled = true
-		return true
+		return true, true
 	}
 	if seq <= l.cursor || seq >= l.nextSeq {
-		return false
+		return false, false
 	}
 	if _, dup := l.acked[seq]; dup {
-		return false
+		return false, false
 	}
 	s, i, ok := l.locateLocked(seq)
 	if !ok || s.recs[i].seq != seq {
-		return false
+		return false, false
 	}
 	delete(l.inflight, seq)
 	l.acked[seq] = ackInfo{items: s.recs[i].items}
 	l.pendingRecs--
 	l.pendingItems -= uint64(s.recs[i].items)
 	l.advanceLocked()
-	return true
+	return true, false
 }
 
 // locateLocked finds the first record with sequence >= seq.
@@ -104,12 +104,10 @@ func (l *Log) advanceLocked() {
 			break
 		}
 		seq := s.recs[j].seq
-		a, done := l.acked[seq]
-		if !done {
+		if _, done := l.acked[seq]; !done {
 			break
 		}
 		delete(l.acked, seq)
-		_ = a
 		l.cursor = seq
 	}
 }
@@ -171,48 +169,36 @@ func (l *Log) writeCursorUnlock() {
 	st := l.cursorStateLocked()
 	l.cmu.Lock()
 	l.mu.Unlock()
-	if l.cur.f != nil && !l.cur.same(st) {
-		if err := l.cur.write(st); err != nil {
-			l.setErr(err)
-		}
-	}
+	l.putCursor(st, false)
 	l.cmu.Unlock()
 }
 
-// writeCursorLocked writes the current state to the cursor file (plain
-// write) while holding mu.
-func (l *Log) writeCursorLocked() {
+// writeCursorLocked writes the current state to the cursor file while
+// holding mu: durably (rare paths: settling the fate of records evicted in
+// flight), or with a plain write.
+func (l *Log) writeCursorLocked(durable bool) {
 	st := l.cursorStateLocked()
 	l.cmu.Lock()
-	if l.cur.f != nil && !l.cur.same(st) {
-		if err := l.cur.write(st); err != nil {
-			l.setErr(err)
-		}
-	}
+	l.putCursor(st, durable)
 	l.cmu.Unlock()
 }
 
-// writeCursorDurableLocked writes the current state durably while holding
-// mu (rare paths: settling the fate of records evicted in flight).
-func (l *Log) writeCursorDurableLocked() {
-	st := l.cursorStateLocked()
-	l.cmu.Lock()
-	if l.cur.f != nil {
-		if err := l.cur.writeDurable(st, nil); err != nil {
-			l.setErr(err)
-		}
-	}
-	l.cmu.Unlock()
-}
-
-// persistCursor refreshes the cursor file's watermark (plain write).
-func (l *Log) persistCursor() {
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
+// putCursor writes st; a plain write is skipped when st is what the file
+// holds already. Must hold cmu.
+func (l *Log) putCursor(st cursorState, durable bool) {
+	if l.cur.f == nil {
 		return
 	}
-	l.writeCursorUnlock()
+	var err error
+	switch {
+	case durable:
+		err = l.cur.writeDurable(st, nil)
+	case !l.cur.same(st):
+		err = l.cur.write(st)
+	}
+	if err != nil {
+		l.setErr(err)
+	}
 }
 
 // reclaim unlinks the segments in the trash: first it makes sure that a

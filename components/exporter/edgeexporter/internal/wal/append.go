@@ -143,7 +143,7 @@ func (l *Log) writeLocked(act *segment, frame []byte, h recordHeader, memCopy []
 				// Put the burned sequence under the watermark so that
 				// recovery does not count its torn frame as a lost record:
 				// the caller was told the append failed.
-				l.writeCursorLocked()
+				l.writeCursorLocked(false)
 			}
 		}
 		l.setErr(werr)
@@ -223,20 +223,5 @@ func (l *Log) retireLocked(s *segment) {
 	l.gc.mu.Unlock()
 	if s.w != nil {
 		l.retired = append(l.retired, s)
-	}
-}
-
-func (l *Log) takeDropsLocked() []dropEvent {
-	d := l.drops
-	l.drops = nil
-	return d
-}
-
-func (l *Log) fireDrops(d []dropEvent) {
-	if l.opts.OnDrop == nil {
-		return
-	}
-	for _, e := range d {
-		l.opts.OnDrop(e.reason, e.records, e.items)
 	}
 }

@@ -128,20 +128,7 @@ func (l *Log) evictFrontLocked() error {
 			l.opts.OnDrop(DropReasonBudget, recs, items)
 		}
 	}
-	l.cmu.Lock()
-	var err error
-	if l.cur.f == nil {
-		err = ErrClosed
-	} else {
-		committed := false
-		err = l.cur.writeDurable(st, func() { committed = true; apply() })
-		if committed {
-			// The eviction is committed even if the fsync failed.
-			err = nil
-		}
-	}
-	l.cmu.Unlock()
-	if err != nil {
+	if err := l.commitDropLocked(st, apply); err != nil {
 		return fmt.Errorf("wal: evict %s: %w", s.path, err)
 	}
 	if recs > 0 {
@@ -158,8 +145,37 @@ func (l *Log) evictFrontLocked() error {
 	} else {
 		l.diskBytes -= s.size
 	}
+	l.afterDropLocked()
+	return nil
+}
+
+// commitDropLocked commits the state st that accounts for a drop (eviction,
+// corruption found when reading) to the cursor file's durable slot; apply
+// updates the in-memory state and reports the drop right after the pwrite,
+// the commit point for a process crash. It returns an error only when
+// nothing was committed (an fsync error after the pwrite is recorded, not
+// returned: the drop is committed for a process crash). Must hold mu.
+func (l *Log) commitDropLocked(st cursorState, apply func()) error {
+	l.cmu.Lock()
+	defer l.cmu.Unlock()
+	if l.cur.f == nil {
+		return ErrClosed
+	}
+	committed := false
+	err := l.cur.writeDurable(st, func() { committed = true; apply() })
+	if committed {
+		if err != nil {
+			l.setErr(err)
+		}
+		return nil
+	}
+	return err
+}
+
+// afterDropLocked follows a committed drop: the cursor may move over records
+// acknowledged out of order, which the plain slot then records. Must hold mu.
+func (l *Log) afterDropLocked() {
 	l.advanceLocked()
 	l.advancedLocked()
-	l.writeCursorLocked() // the cursor may have moved over records acknowledged out of order
-	return nil
+	l.writeCursorLocked(false)
 }

@@ -222,11 +222,10 @@ func createCursor(fsys FS, dir string, s cursorState) (File, error) {
 // state older than the last completed durable one: recovery takes the valid
 // slot with the highest generation. Not goroutine-safe: guarded by Log.cmu.
 type cursorFile struct {
-	fsys FS
-	dir  string
-	f    File
-	gen  uint64 // generation of the last write
-	buf  [cursorSlotSize]byte
+	dir string
+	f   File
+	gen uint64 // generation of the last write
+	buf [cursorSlotSize]byte
 	// last state written, and the acknowledged sequence that is durable
 	// (survives power loss).
 	last         cursorState

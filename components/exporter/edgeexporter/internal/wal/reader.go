@@ -73,15 +73,13 @@ func (r *Reader) Rewind() {
 	r.gen++
 	clear(l.inflight)
 	l.dropEvictedInFlightLocked()
-	drops := l.takeDropsLocked()
 	l.mu.Unlock()
-	l.fireDrops(drops)
 }
 
 // dropEvictedInFlightLocked settles the records evicted while in flight
 // that were not acknowledged (the reader rewinds, the log closes): they are
 // dropped. Their fate is written durably before it is reported. Must hold
-// mu; the drops are fired by the caller after unlocking.
+// mu.
 func (l *Log) dropEvictedInFlightLocked() {
 	var recs, items uint64
 	for _, n := range l.evictedInFlight {
@@ -92,10 +90,12 @@ func (l *Log) dropEvictedInFlightLocked() {
 		return
 	}
 	clear(l.evictedInFlight)
-	l.writeCursorDurableLocked()
+	l.writeCursorLocked(true)
 	l.st.DroppedBudgetRecords += recs
 	l.st.DroppedBudgetItems += items
-	l.drops = append(l.drops, dropEvent{reason: DropReasonBudget, records: recs, items: items})
+	if l.opts.OnDrop != nil {
+		l.opts.OnDrop(DropReasonBudget, recs, items)
+	}
 }
 
 // Next returns the next record, blocking until one is available, ctx is done
@@ -211,21 +211,10 @@ func (l *Log) dropCorruptLocked(s *segment, m recMeta, ce *corruptError) error {
 			l.opts.OnDrop(DropReasonCorrupt, 1, uint64(m.items))
 		}
 	}
-	l.cmu.Lock()
-	committed := false
-	var err error
-	if l.cur.f == nil {
-		err = ErrClosed
-	} else {
-		err = l.cur.writeDurable(st, func() { committed = true; apply() })
-	}
-	l.cmu.Unlock()
-	if !committed {
+	if err := l.commitDropLocked(st, apply); err != nil {
 		return err
 	}
-	l.advanceLocked()
-	l.advancedLocked()
-	l.writeCursorLocked()
+	l.afterDropLocked()
 	return nil
 }
 

@@ -15,13 +15,16 @@ const quarantineSuffix = ".corrupt"
 
 // recoveredCursor is the cursor as found on disk.
 type recoveredCursor struct {
-	cs         cursorState
-	have       bool // a valid cursor file was read
-	current    bool // it is of the current (two-slot) format
-	watermark  bool // it carries a watermark
-	countFrom  uint64
-	recordwise func(seq uint64) bool // losses of seq are counted record by record
+	cs        cursorState
+	have      bool // a valid cursor file was read
+	current   bool // it is of the current (slotted) format
+	watermark bool // it carries a watermark
+	countFrom uint64
 }
+
+// recordwise reports whether a loss of seq is counted record by record (above
+// the watermark, or without a cursor) rather than from the watermark.
+func (rc recoveredCursor) recordwise(seq uint64) bool { return !rc.have || seq > rc.countFrom }
 
 // scannedSegment is one segment file as found by recovery.
 type scannedSegment struct {
@@ -58,12 +61,15 @@ func (l *Log) recover() error {
 	}
 	l.countLossesStep(rc, scanned)
 	l.buildStateStep(rc, scanned, unreadable)
-	l.syncSegmentsStep(scanned)
 	if err := l.commitCursorStep(rc); err != nil {
 		return err
 	}
-	l.deleteStep(scanned)
-	if err := l.openTailStep(scanned); err != nil {
+	l.deleteStep()
+	var tail scanResult
+	if n := len(scanned); n > 0 {
+		tail = scanned[n-1].res // deleteStep keeps the last segment
+	}
+	if err := l.openTailStep(tail); err != nil {
 		return err
 	}
 	// Make the directory's entries durable: the segment files a previous
@@ -110,7 +116,6 @@ func (l *Log) readCursorStep() (recoveredCursor, error) {
 	if rc.watermark {
 		rc.countFrom = max(rc.cs.Acked, rc.cs.Last)
 	}
-	rc.recordwise = func(seq uint64) bool { return !rc.have || seq > rc.countFrom }
 	return rc, nil
 }
 
@@ -121,8 +126,11 @@ func (l *Log) maxSegmentFile() int64 {
 }
 
 // scanStep scans every segment file through a bounded window, building the
-// record index. Files that hold no record (garbage, planted or destroyed)
-// are set aside. Files that cannot be read are left in place; their names
+// record index, and fsyncs every segment it keeps: after a process crash,
+// records whose fsync had not run yet are only in the page cache, and a
+// power loss after the restart would make them vanish under the watermark
+// that recovery commits. Files that hold no record (garbage, planted or
+// destroyed) are set aside. Files that cannot be read are left in place; their names
 // and sizes are returned so that no new segment reuses their sequences.
 func (l *Log) scanStep(listing dirListing, rc recoveredCursor) ([]scannedSegment, map[uint64]int64, error) {
 	unreadable := map[uint64]int64{}
@@ -169,6 +177,12 @@ func (l *Log) scanStep(listing dirListing, rc recoveredCursor) ([]scannedSegment
 				seg.recs = append(seg.recs, recMeta{seq: h.seq, off: uint32(off), length: h.length, items: h.items, kind: h.kind})
 			}
 		})
+		kept := err == nil && !(res.records == 0 && len(res.corrupt) == 0 && res.torn == nil && (res.badHeader || size > segmentHeaderSize))
+		if kept {
+			if serr := l.timedSync(f); serr != nil {
+				l.note(rec, "cannot fsync %s: %v", path, serr)
+			}
+		}
 		_ = f.Close()
 		if err != nil {
 			if errors.Is(err, os.ErrPermission) {
@@ -178,7 +192,7 @@ func (l *Log) scanStep(listing dirListing, rc recoveredCursor) ([]scannedSegment
 			unreadable[first] = size
 			continue
 		}
-		if res.records == 0 && len(res.corrupt) == 0 && res.torn == nil && (res.badHeader || size > segmentHeaderSize) {
+		if !kept {
 			// Nothing framed at all: garbage, a planted file or a destroyed
 			// segment (its losses are counted from the watermark and gaps).
 			if size > 0 {
@@ -368,23 +382,6 @@ func (l *Log) buildStateStep(rc recoveredCursor, scanned []scannedSegment, unrea
 	l.st.DroppedCorruptItems = rec.CorruptItems
 }
 
-// syncSegmentsStep fsyncs every recovered segment before the recovered
-// state is committed: after a process crash, records whose fsync had not
-// run yet are only in the page cache, and a power loss after the restart
-// would make them vanish under a watermark that says they were there.
-func (l *Log) syncSegmentsStep(scanned []scannedSegment) {
-	for _, sc := range scanned {
-		f, err := l.fs.OpenFile(sc.seg.path, os.O_RDONLY, 0)
-		if err == nil {
-			err = l.timedSync(f)
-			_ = f.Close()
-		}
-		if err != nil {
-			l.note(&l.recovery, "cannot fsync %s: %v", sc.seg.path, err)
-		}
-	}
-}
-
 // commitCursorStep writes the recovered state (cursor, and a watermark that
 // no longer includes what was just counted) durably, and only then reports
 // the losses: a crash before the commit counts them again at the next start,
@@ -425,10 +422,7 @@ func (l *Log) commitCursorStep(rc recoveredCursor) error {
 				l.cur.dirty = true
 				return l.cur.sync()
 			}
-			if err := l.cur.writeDurable(st, report); err != nil {
-				return err
-			}
-			return nil
+			return l.cur.writeDurable(st, report)
 		}
 		if errors.Is(err, os.ErrPermission) {
 			return fmt.Errorf("wal: open cursor in %s: %w", l.dir, err)
@@ -448,7 +442,7 @@ func (l *Log) commitCursorStep(rc recoveredCursor) error {
 
 // deleteStep removes segments that hold nothing to deliver (all acknowledged,
 // or nothing intact), except the last one.
-func (l *Log) deleteStep(scanned []scannedSegment) {
+func (l *Log) deleteStep() {
 	rec := &l.recovery
 	kept := l.segs[:0]
 	for i, s := range l.segs {
@@ -465,21 +459,15 @@ func (l *Log) deleteStep(scanned []scannedSegment) {
 	for _, s := range l.segs {
 		l.diskBytes += s.size
 	}
-	_ = scanned
 }
 
-// openTailStep reopens the last segment for appending when it continues the
-// sequence cleanly; otherwise (a cut tail, a damaged header, a gap) it is
-// kept as it is and a new segment is started.
-func (l *Log) openTailStep(scanned []scannedSegment) error {
+// openTailStep reopens the last segment (res is its scan) for appending when
+// it continues the sequence cleanly; otherwise (a cut tail, a damaged
+// header, a gap) it is kept as it is and a new segment is started.
+func (l *Log) openTailStep(res scanResult) error {
 	rec := &l.recovery
-	byPath := map[string]scanResult{}
-	for _, sc := range scanned {
-		byPath[sc.seg.path] = sc.res
-	}
 	if n := len(l.segs); n > 0 {
 		s := l.segs[n-1]
-		res := byPath[s.path]
 		clean := !res.badHeader && res.tailBytes == 0 && res.torn == nil && len(res.corrupt) == 0 &&
 			(len(s.recs) > 0 && s.lastSeq()+1 == l.nextSeq || len(s.recs) == 0 && s.first == l.nextSeq)
 		if res.tailBytes > 0 || res.torn != nil {

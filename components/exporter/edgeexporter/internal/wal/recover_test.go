@@ -263,7 +263,7 @@ func TestCursorTornDurableWriteKeepsLastDurableState(t *testing.T) {
 	dir := t.TempDir()
 	f, err := createCursor(OSFS{}, dir, cursorState{Acked: 1, HasWatermark: true, Last: 1})
 	require.NoError(t, err)
-	c := &cursorFile{fsys: OSFS{}, dir: dir, f: f, gen: cursorSlots}
+	c := &cursorFile{dir: dir, f: f, gen: cursorSlots}
 	require.NoError(t, c.write(cursorState{Acked: 2, HasWatermark: true, Last: 5}))             // plain, older
 	require.NoError(t, c.writeDurable(cursorState{Acked: 3, HasWatermark: true, Last: 5}, nil)) // durable
 	require.NoError(t, c.writeDurable(cursorState{Acked: 4, HasWatermark: true, Last: 6}, nil)) // durable, the last completed

@@ -194,8 +194,8 @@ func (l *Log) startBackground() {
 
 // background fsyncs (every FsyncInterval under FsyncInterval; sealed
 // segments as soon as they are rolled otherwise), unlinks acknowledged
-// segments once a durable cursor covers them, and refreshes the cursor every
-// CursorSyncInterval.
+// segments once a durable cursor covers them, and fsyncs the cursor file every
+// CursorSyncInterval when it changed.
 func (l *Log) background() {
 	defer l.wg.Done()
 	var syncC <-chan time.Time
@@ -213,7 +213,8 @@ func (l *Log) background() {
 		case <-syncC:
 			_ = l.syncAll(true, false)
 		case <-ct.C:
-			l.persistCursor()
+			// The cursor is written on every append and acknowledgement;
+			// here it is only made durable.
 			l.cmu.Lock()
 			if err := l.cur.sync(); err != nil {
 				l.setErr(err)

@@ -199,10 +199,10 @@ type Options struct {
 	// (default 100ms).
 	FsyncInterval time.Duration
 	// CursorSyncInterval is how often the cursor file is fsynced when it
-	// changed, and its watermark refreshed while nothing is acknowledged
-	// (default 1s). The cursor itself is written (without fsync) whenever
-	// acknowledgements advance it, so a process crash re-delivers at most
-	// the records in flight; the interval bounds re-delivery after power loss.
+	// changed (default 1s). The cursor itself is written (without fsync) on
+	// every append and acknowledgement, so a process crash re-delivers at
+	// most the records in flight; the interval bounds re-delivery after
+	// power loss.
 	CursorSyncInterval time.Duration
 	// DisableCompression turns off zstd compression of payloads. By default
 	// payloads are compressed when that makes them smaller.
@@ -320,11 +320,6 @@ type Stats struct {
 	LastError error // most recent I/O error, nil if none
 }
 
-type dropEvent struct {
-	reason         string
-	records, items uint64
-}
-
 // ackInfo is the state of a record above the cursor that needs no delivery.
 type ackInfo struct {
 	items   uint32
@@ -360,7 +355,6 @@ type Log struct {
 	// or the reader rewinds.
 	inflight        map[uint64]uint32
 	evictedInFlight map[uint64]uint32
-	fateSettled     bool // an evicted in-flight record was acknowledged
 	// pendingRecs/Items: records on disk neither acknowledged nor accounted.
 	pendingRecs, pendingItems uint64
 	// trash: fully acknowledged segments removed from segs, to be unlinked
@@ -374,8 +368,7 @@ type Log struct {
 	dataWait  bool
 	spaceCh   chan struct{} // closed when space is freed (if spaceWait)
 	spaceWait bool
-	drops     []dropEvent // reported after unlocking
-	st        Stats       // counters guarded by mu
+	st        Stats // counters guarded by mu
 	recovery  Recovery
 
 	syncMu         sync.Mutex // serialises fsyncs and closing of segment files
@@ -414,7 +407,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		stop:            make(chan struct{}),
 	}
 	l.gc.cond = sync.NewCond(&l.gc.mu)
-	l.cur.fsys, l.cur.dir = l.fs, dir
+	l.cur.dir = dir
 	if err := l.fs.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("wal: create directory %s: %w", dir, err)
 	}
@@ -563,9 +556,7 @@ func (l *Log) Close() error {
 	// Records evicted while in flight and not acknowledged by now were not
 	// delivered: they are dropped.
 	l.dropEvictedInFlightLocked()
-	drops := l.takeDropsLocked()
 	l.mu.Unlock()
-	l.fireDrops(drops)
 
 	close(l.stop)
 	l.wg.Wait()
