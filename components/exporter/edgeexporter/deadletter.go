@@ -42,7 +42,6 @@ type deadLetter struct {
 	mu    sync.Mutex
 	files map[uint8]*deadLetterFile
 	size  int64 // bytes of all files
-	dirty bool  // written since the last fsync
 	// closed is set by close; writes after it fail.
 	closed bool
 
@@ -220,7 +219,6 @@ func (d *deadLetter) write(kind uint8, body []byte) error {
 		return d.syncFile(df)
 	}
 	df.dirty = true
-	d.dirty = true
 	return nil
 }
 
@@ -236,18 +234,13 @@ func (d *deadLetter) syncFile(df *deadLetterFile) error {
 
 // syncDirty fsyncs the files written since their last fsync. Must hold mu.
 func (d *deadLetter) syncDirty() error {
-	if !d.dirty {
-		return nil
-	}
 	var errs []error
 	for _, df := range d.files {
-		if df.dirty {
+		if df.dirty { // a failed fsync leaves it dirty: retried by the next tick or close
 			errs = append(errs, d.syncFile(df))
 		}
 	}
-	err := errors.Join(errs...)
-	d.dirty = err != nil // retried by the next tick or close
-	return err
+	return errors.Join(errs...)
 }
 
 // syncLoop is the periodic fsync of fsync "interval".

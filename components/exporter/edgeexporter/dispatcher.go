@@ -216,10 +216,8 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 	bg := context.Background()
 	if serr != nil && serr.tooLarge {
 		if len(b.seqs) > 1 {
-			// Send smaller batches (half as many records) from the first
-			// unacknowledged record on; the endpoint is fine.
-			e.batchCap.Store(int64(max(1, len(b.seqs)/2)))
-			e.retryNeeded.Store(true)
+			// The endpoint is fine.
+			e.bisect(b)
 			e.warnLimiter.warn(e.logger, "Backend refused a request as too large; sending smaller batches",
 				zap.String("endpoint", ep.id), zap.Int("records", len(b.seqs)), zap.Int("bytes", len(b.body)), zap.Error(serr))
 			return
@@ -235,8 +233,7 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 			// its records: bisect, as for a request too large, so the good
 			// records get through and a bad one ends up alone. The backend
 			// answered: no backoff.
-			e.batchCap.Store(int64(max(1, len(b.seqs)/2)))
-			e.retryNeeded.Store(true)
+			e.bisect(b)
 			e.reportResult(ep, serr)
 			e.tb.ExporterEdgeSendFailures.Add(bg, 1, endpointKindAttrs(ep.id, "retryable"))
 			e.warnLimiter.warn(e.logger, "Backend failed on a request; sending smaller batches",
@@ -334,6 +331,14 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 	}
 	// One call: the cursor file is written once per request.
 	e.log.Ack(b.seqs...)
+}
+
+// bisect makes the dispatcher send the records of b again, from the first
+// unacknowledged record on, in batches of half as many records (until the
+// next success resets the cap).
+func (e *edgeExporter) bisect(b *batch) {
+	e.batchCap.Store(int64(max(1, len(b.seqs)/2)))
+	e.retryNeeded.Store(true)
 }
 
 // pace sleeps so that replayed bytes stay under sending.replay_bytes_per_second.
