@@ -63,6 +63,9 @@ const (
 	FailInvalidArgument
 	// FailResourceExhausted answers gRPC ResourceExhausted / HTTP 429.
 	FailResourceExhausted
+	// FailInternal answers gRPC Internal / HTTP 500 (a live backend failing
+	// on the request: retryable).
+	FailInternal
 )
 
 // String implements fmt.Stringer.
@@ -76,6 +79,8 @@ func (m FailureMode) String() string {
 		return "invalid-argument"
 	case FailResourceExhausted:
 		return "resource-exhausted"
+	case FailInternal:
+		return "internal"
 	}
 	return "FailureMode(" + strconv.Itoa(int(m)) + ")"
 }
@@ -89,6 +94,8 @@ func (m FailureMode) grpcCode() codes.Code {
 		return codes.InvalidArgument
 	case FailResourceExhausted:
 		return codes.ResourceExhausted
+	case FailInternal:
+		return codes.Internal
 	}
 	return codes.OK
 }
@@ -102,6 +109,8 @@ func (m FailureMode) httpStatus() int {
 		return http.StatusBadRequest
 	case FailResourceExhausted:
 		return http.StatusTooManyRequests
+	case FailInternal:
+		return http.StatusInternalServerError
 	}
 	return http.StatusOK
 }
@@ -120,6 +129,8 @@ type RequestInfo struct {
 	// Headers holds the HTTP headers or gRPC metadata (lower-case keys for
 	// gRPC).
 	Headers map[string][]string
+	// Traces is the request's data for SignalTraces (zero otherwise).
+	Traces ptrace.Traces
 }
 
 // FailureFunc decides per request how the sink answers.
@@ -539,7 +550,7 @@ type outcome struct {
 
 // handle runs the shared per-request logic; record is called (without the
 // lock) only if the request is accepted.
-func (s *Sink) handle(ctx context.Context, sig Signal, transport string, items int, headers map[string][]string, record func()) outcome {
+func (s *Sink) handle(ctx context.Context, sig Signal, transport string, items int, headers map[string][]string, td ptrace.Traces, record func()) outcome {
 	s.mu.Lock()
 	s.requests++
 	seq := s.requests
@@ -563,7 +574,7 @@ func (s *Sink) handle(ctx context.Context, sig Signal, transport string, items i
 		}
 	}
 	if fn != nil {
-		mode = fn(RequestInfo{Signal: sig, Transport: transport, Items: items, Seq: seq, Headers: headers})
+		mode = fn(RequestInfo{Signal: sig, Transport: transport, Items: items, Seq: seq, Headers: headers, Traces: td})
 	}
 	if mode != FailNone {
 		s.countFailed()
@@ -698,7 +709,7 @@ type traceServer struct {
 // Export implements ptraceotlp.GRPCServer.
 func (ts *traceServer) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
 	td := req.Traces()
-	o := ts.s.handle(ctx, SignalTraces, TransportGRPC, td.SpanCount(), grpcHeaders(ctx), func() { ts.s.recordTraces(td) })
+	o := ts.s.handle(ctx, SignalTraces, TransportGRPC, td.SpanCount(), grpcHeaders(ctx), td, func() { ts.s.recordTraces(td) })
 	if err := o.grpcError(); err != nil {
 		return ptraceotlp.NewExportResponse(), err
 	}
@@ -714,7 +725,7 @@ type metricsServer struct {
 // Export implements pmetricotlp.GRPCServer.
 func (ms *metricsServer) Export(ctx context.Context, req pmetricotlp.ExportRequest) (pmetricotlp.ExportResponse, error) {
 	md := req.Metrics()
-	o := ms.s.handle(ctx, SignalMetrics, TransportGRPC, md.DataPointCount(), grpcHeaders(ctx), func() { ms.s.recordMetrics(md) })
+	o := ms.s.handle(ctx, SignalMetrics, TransportGRPC, md.DataPointCount(), grpcHeaders(ctx), ptrace.Traces{}, func() { ms.s.recordMetrics(md) })
 	if err := o.grpcError(); err != nil {
 		return pmetricotlp.NewExportResponse(), err
 	}
@@ -730,7 +741,7 @@ type logsServer struct {
 // Export implements plogotlp.GRPCServer.
 func (ls *logsServer) Export(ctx context.Context, req plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
 	ld := req.Logs()
-	o := ls.s.handle(ctx, SignalLogs, TransportGRPC, ld.LogRecordCount(), grpcHeaders(ctx), func() { ls.s.recordLogs(ld) })
+	o := ls.s.handle(ctx, SignalLogs, TransportGRPC, ld.LogRecordCount(), grpcHeaders(ctx), ptrace.Traces{}, func() { ls.s.recordLogs(ld) })
 	if err := o.grpcError(); err != nil {
 		return plogotlp.NewExportResponse(), err
 	}
@@ -798,13 +809,14 @@ func (s *Sink) serveHTTP(sig Signal) http.HandlerFunc {
 			items  int
 			record func()
 			encode func(outcome) ([]byte, error)
+			data   ptrace.Traces
 		)
 		switch sig {
 		case SignalTraces:
 			req := ptraceotlp.NewExportRequest()
 			err = unmarshalRequest(isJSON, body, req.UnmarshalJSON, req.UnmarshalProto)
 			td := req.Traces()
-			items, record = td.SpanCount(), func() { s.recordTraces(td) }
+			items, record, data = td.SpanCount(), func() { s.recordTraces(td) }, td
 			encode = func(o outcome) ([]byte, error) {
 				return marshalResponse(isJSON, traceResponse(o).MarshalJSON, traceResponse(o).MarshalProto)
 			}
@@ -830,7 +842,7 @@ func (s *Sink) serveHTTP(sig Signal) http.HandlerFunc {
 			return
 		}
 
-		o := s.handle(r.Context(), sig, TransportHTTP, items, headers, record)
+		o := s.handle(r.Context(), sig, TransportHTTP, items, headers, data, record)
 		if o.err != nil {
 			writeHTTPStatus(w, isJSON, http.StatusServiceUnavailable, codes.Unavailable, "sink: "+o.err.Error())
 			return
