@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -36,8 +35,9 @@ type exportResult struct {
 type sendError struct {
 	err       error
 	permanent bool
-	// retryAfter is a backend's hint (HTTP Retry-After, gRPC RetryInfo is not
-	// parsed) for the minimum wait before the next attempt.
+	// retryAfter is a backend's hint (HTTP Retry-After, gRPC RetryInfo) for
+	// the minimum wait before the next attempt, as sent: uncapped (see
+	// throttle.go).
 	retryAfter time.Duration
 	// tooLarge: the backend refused the request for its size (gRPC
 	// "received message larger than max", HTTP 413). Sending it again as is
@@ -165,11 +165,11 @@ func classifyGRPC(err error) *sendError {
 	case codes.Internal, codes.Unknown:
 		// The backend failed on this request: retried, up to
 		// retry.max_attempts_per_record for a record sent alone.
-		return &sendError{err: err, serverError: true}
+		return &sendError{err: err, serverError: true, retryAfter: grpcRetryDelay(st)}
 	case codes.Canceled, codes.DeadlineExceeded, codes.Aborted, codes.OutOfRange,
 		codes.Unavailable, codes.DataLoss, codes.ResourceExhausted,
 		codes.Unauthenticated, codes.PermissionDenied:
-		return retryable(err)
+		return &sendError{err: err, retryAfter: grpcRetryDelay(st)}
 	default:
 		// InvalidArgument, NotFound, AlreadyExists, FailedPrecondition,
 		// Unimplemented: the backend will never take this request.
@@ -251,7 +251,7 @@ func classifyHTTP(code int, err error, retryAfter string) *sendError {
 	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout,
 		http.StatusRequestTimeout, http.StatusUnauthorized, http.StatusForbidden, http.StatusInternalServerError:
 		se := retryable(err)
-		se.retryAfter = parseRetryAfter(retryAfter)
+		se.retryAfter = parseRetryAfter(retryAfter, time.Now())
 		// 500: the backend answered and failed on this request; the others
 		// say it is down, overloaded or not authorised: an outage.
 		se.serverError = code == http.StatusInternalServerError
@@ -273,21 +273,6 @@ func truncate(b []byte, n int) []byte {
 		return b[:n]
 	}
 	return b
-}
-
-func parseRetryAfter(v string) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.Atoi(v); err == nil && secs > 0 {
-		return time.Duration(secs) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 var errNoEndpoint = errors.New("no endpoint reachable")

@@ -259,15 +259,21 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 		if !serr.serverError {
 			e.poison.outage()
 		}
-		e.eps.failure(ep, serr, serr.retryAfter)
+		// The backend's Retry-After / RetryInfo is honoured up to
+		// retry.max_interval: a backend cannot park an endpoint for longer
+		// than the exporter's own backoff would.
+		e.eps.failure(ep, serr, capRetryAfter(serr.retryAfter, e.cfg.Retry.MaxInterval))
 		if ctx.Err() == nil {
 			e.reportResult(ep, serr)
 		}
 		e.retryNeeded.Store(true)
 		if ctx.Err() == nil {
 			e.tb.ExporterEdgeSendFailures.Add(bg, 1, endpointKindAttrs(ep.id, "retryable"))
-			e.warnLimiter.warn(e.logger, "Export failed, will retry from the buffer",
-				zap.String("endpoint", ep.id), zap.String("signal", kindName(b.kind)), zap.Int("items", b.items), zap.Error(serr))
+			fields := []zap.Field{zap.String("endpoint", ep.id), zap.String("signal", kindName(b.kind)), zap.Int("items", b.items), zap.Error(serr)}
+			if serr.retryAfter > 0 {
+				fields = append(fields, zap.Duration("retry_after", serr.retryAfter), zap.Duration("retry_after_honoured", capRetryAfter(serr.retryAfter, e.cfg.Retry.MaxInterval)))
+			}
+			e.warnLimiter.warn(e.logger, "Export failed, will retry from the buffer", fields...)
 		}
 		return
 	}
