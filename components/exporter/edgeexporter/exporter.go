@@ -216,6 +216,7 @@ func (e *edgeExporter) start(ctx context.Context, host component.Host) error {
 		}
 	}
 
+	e.warnPlaintext()
 	e.eps = newEndpointSet(e.cfg.Balancing, e.cfg.Retry)
 	e.userAgent = fmt.Sprintf("%s/%s (otelcol-edge edge exporter)", e.set.BuildInfo.Command, e.set.BuildInfo.Version)
 	if e.cfg.Discovery != nil {
