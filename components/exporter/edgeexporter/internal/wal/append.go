@@ -194,7 +194,8 @@ func (l *Log) rollLocked() error {
 		old = nil
 	}
 	path := l.segPath(l.nextSeq)
-	f, err := l.fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+	// O_EXCL: never reuse or follow (a planted link) an existing name.
+	f, err := l.fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("wal: create segment %s: %w", path, err)
 	}

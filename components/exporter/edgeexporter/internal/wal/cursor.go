@@ -184,7 +184,9 @@ func readCursor(fsys FS, dir string) (cursorState, error) {
 // 2 and 3.
 func createCursor(fsys FS, dir string, s cursorState) (File, error) {
 	tmp := filepath.Join(dir, cursorTmpName)
-	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	// O_EXCL: recovery removed any stale cursor.tmp; one that is there now
+	// (a planted link) is refused, never truncated or written through.
+	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("wal: create %s: %w", tmp, err)
 	}

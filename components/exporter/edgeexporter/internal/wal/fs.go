@@ -29,7 +29,11 @@ type File interface {
 // FS abstracts the file-system operations of the log so that faults can be
 // injected in tests. The zero value of Options uses the real OS.
 type FS interface {
-	// OpenFile opens a file like os.OpenFile.
+	// OpenFile opens a file like os.OpenFile. The log creates new files
+	// (segments, cursor.tmp) with O_EXCL. An implementation backed by a real
+	// file system must never follow a symbolic link in the last element of
+	// name: OSFS adds O_NOFOLLOW|O_CLOEXEC to every open and fails with an
+	// error matching ErrSymlink.
 	OpenFile(name string, flag int, perm os.FileMode) (File, error)
 	// Rename renames a file like os.Rename.
 	Rename(oldpath, newpath string) error
@@ -57,9 +61,56 @@ type OSFS struct{}
 var _ FS = OSFS{}
 var _ Locker = OSFS{}
 
-// OpenFile implements FS.
+// ErrSymlink is matched by the error of opening a path whose last element is
+// a symbolic link: the log never reads or writes through one, since a link
+// planted in its directory (as a segment, cursor, cursor.tmp or LOCK) could
+// otherwise make it truncate, overwrite or disclose any file the process can
+// open. It also matches os.ErrPermission, so every step of the log that stops
+// on a permission error stops on it (Open fails, nothing is deleted).
+var ErrSymlink = errors.New("refusing to follow a symbolic link")
+
+// SymlinkError reports a path that is a symbolic link.
+type SymlinkError struct {
+	Op   string // "open" or "create"
+	Path string
+}
+
+func (e *SymlinkError) Error() string {
+	return fmt.Sprintf("%s %s: %v (a file of the buffer must be a regular file)", e.Op, e.Path, ErrSymlink)
+}
+
+// Is makes the error match ErrSymlink and os.ErrPermission.
+func (e *SymlinkError) Is(target error) bool {
+	return target == ErrSymlink || target == os.ErrPermission
+}
+
+// OpenNoFollow opens name like os.OpenFile, adding O_NOFOLLOW|O_CLOEXEC: a
+// symbolic link as the last element of name is never followed, whatever
+// flag asks for (creating, truncating, appending or reading), and the error
+// then matches ErrSymlink. With O_CREATE|O_EXCL an existing link fails the
+// same way. Exported for the exporter's other files (dead letter).
+func OpenNoFollow(name string, flag int, perm os.FileMode) (*os.File, error) {
+	f, err := os.OpenFile(name, flag|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, perm)
+	if err == nil {
+		return f, nil
+	}
+	// ELOOP: the last element is a link (O_NOFOLLOW); EEXIST under O_EXCL may
+	// be a link too: say so rather than "file exists".
+	if errors.Is(err, syscall.ELOOP) || errors.Is(err, os.ErrExist) {
+		if fi, lerr := os.Lstat(name); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
+			op := "open"
+			if flag&os.O_CREATE != 0 {
+				op = "create"
+			}
+			return nil, &SymlinkError{Op: op, Path: name}
+		}
+	}
+	return nil, err
+}
+
+// OpenFile implements FS with OpenNoFollow.
 func (OSFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
-	f, err := os.OpenFile(name, flag, perm)
+	f, err := OpenNoFollow(name, flag, perm)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +147,7 @@ var errLocked = errors.New("lock held by another process")
 
 // Lock implements Locker with flock(LOCK_EX|LOCK_NB).
 func (OSFS) Lock(name string) (io.Closer, error) {
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := OpenNoFollow(name, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
