@@ -12,6 +12,7 @@ import (
 
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/confmap"
 )
 
@@ -37,6 +38,10 @@ const (
 	defaultDNSMaxTTL        = 5 * time.Minute
 	defaultDNSTimeout       = 2 * time.Second
 	defaultFilePollInterval = 10 * time.Second
+	// defaultMaxEndpoints caps the endpoints of one DNS or file source.
+	defaultMaxEndpoints = 1000
+	// defaultFileMaxBytes caps the size of an endpoints file.
+	defaultFileMaxBytes = 1 << 20
 )
 
 // Config is the configuration of the discovery extension.
@@ -131,6 +136,9 @@ type DNSConfig struct {
 	MaxTTL time.Duration `mapstructure:"max_ttl"`
 	// Timeout bounds one DNS exchange (default 2s).
 	Timeout time.Duration `mapstructure:"timeout"`
+	// MaxEndpoints caps the endpoints of one answer (default 1000). A larger
+	// answer is an error: the last good list is kept.
+	MaxEndpoints int `mapstructure:"max_endpoints"`
 }
 
 // FileConfig is a file source.
@@ -140,6 +148,12 @@ type FileConfig struct {
 	// PollInterval is how often the file is checked for changes in addition to
 	// file-system notifications (default 10s).
 	PollInterval time.Duration `mapstructure:"poll_interval"`
+	// MaxBytes caps the size of the file (default 1 MiB). A larger file is an
+	// error: the last good list is kept.
+	MaxBytes int64 `mapstructure:"max_bytes"`
+	// MaxEndpoints caps the endpoints listed in the file (default 1000). A
+	// longer list is an error: the last good list is kept.
+	MaxEndpoints int `mapstructure:"max_endpoints"`
 }
 
 // HealthCheckConfig configures active health checks.
@@ -168,6 +182,11 @@ type HealthCheckConfig struct {
 	HTTP HTTPCheckConfig `mapstructure:"http"`
 	// GRPC configures grpc checks.
 	GRPC GRPCCheckConfig `mapstructure:"grpc"`
+	// TLS is the client TLS setting of grpc and http checks. Default:
+	// `insecure: true` (plain text); with `insecure: false` the checks use
+	// TLS and verify the certificate against tls.server_name_override, else
+	// the endpoint's server name (DNS sources), else its host.
+	TLS configtls.ClientConfig `mapstructure:"tls"`
 }
 
 // HTTPCheckConfig configures http checks.
@@ -265,6 +284,12 @@ func (s *SourceConfig) validate(p string, names map[string]int, i int) []error {
 		if f.PollInterval < 0 {
 			add(`"%s.file.poll_interval" must be >= 0`, p)
 		}
+		if f.MaxBytes < 0 {
+			add(`"%s.file.max_bytes" must be >= 0`, p)
+		}
+		if f.MaxEndpoints < 0 {
+			add(`"%s.file.max_endpoints" must be >= 0`, p)
+		}
 	}
 	if n != 1 {
 		add(`"%s" must set exactly one of "static", "dns" or "file"`, p)
@@ -286,10 +311,16 @@ func (e *EndpointConfig) validate(p string) []error {
 	return errs
 }
 
-// checkAddress returns an error completing `"<key>" ...` when addr is not host:port.
+// checkAddress returns an error completing `"<key>" ...` when addr is not
+// host:port. An address with user info ("user:token@host:port") is rejected,
+// and errors show it redacted, so a credential never reaches logs, component
+// status or the status page.
 func checkAddress(addr string) error {
 	if addr == "" {
 		return errors.New("must be set")
+	}
+	if strings.Contains(addr, "@") {
+		return fmt.Errorf("must not contain user info (credentials before \"@\"), got %q", redactAddress(addr))
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil || host == "" {
@@ -299,6 +330,15 @@ func checkAddress(addr string) error {
 		return fmt.Errorf("must have a port between 1 and 65535, got %q", addr)
 	}
 	return nil
+}
+
+// redactAddress replaces everything up to the last "@" of an address (user
+// info) with "xxxxx".
+func redactAddress(addr string) string {
+	if i := strings.LastIndex(addr, "@"); i >= 0 {
+		return "xxxxx" + addr[i:]
+	}
+	return addr
 }
 
 func (d *DNSConfig) validate(p string) []error {
@@ -337,6 +377,9 @@ func (d *DNSConfig) validate(p string) []error {
 	if d.Timeout < 0 {
 		add(`"%s.timeout" must be >= 0`, p)
 	}
+	if d.MaxEndpoints < 0 {
+		add(`"%s.max_endpoints" must be >= 0`, p)
+	}
 	if minTTL, maxTTL := d.ttlBounds(); d.MinTTL >= 0 && d.MaxTTL >= 0 && maxTTL < minTTL {
 		add(`"%s.max_ttl" must be >= "%s.min_ttl"`, p, p)
 	}
@@ -372,7 +415,11 @@ func (h *HealthCheckConfig) validate() []error {
 	switch h.Type {
 	case checkNone:
 		return nil
-	case checkTCP, checkGRPC:
+	case checkTCP:
+		if keys := tlsKeys(h.TLS); len(keys) > 0 || !h.TLS.Insecure {
+			add(`"health_check.tls" is used by grpc and http checks only, not by %q checks: remove it`, h.Type)
+		}
+	case checkGRPC:
 	case checkHTTP:
 		if !strings.HasPrefix(h.HTTP.Path, "/") {
 			add(`"health_check.http.path" must start with "/"`)
@@ -404,7 +451,45 @@ func (h *HealthCheckConfig) validate() []error {
 	if h.Port < 0 || h.Port > 65535 {
 		add(`"health_check.port" must be between 0 and 65535`)
 	}
+	if h.Type == checkGRPC || h.Type == checkHTTP {
+		if keys := tlsKeys(h.TLS); h.TLS.Insecure && h.TLS.CAFile == "" && h.TLS.CAPem == "" && len(keys) > 0 {
+			add(`"health_check.tls.insecure" is true, so checks are plain text, but "health_check.tls" also sets %s, which would be ignored: set "insecure: false" to check over TLS, or remove them`,
+				strings.Join(keys, ", "))
+		}
+	}
 	return errs
+}
+
+// tlsKeys returns the keys of a client TLS setting that are set, except
+// insecure.
+func tlsKeys(c configtls.ClientConfig) []string {
+	var keys []string
+	for _, k := range []struct {
+		name string
+		set  bool
+	}{
+		{"ca_file", c.CAFile != ""},
+		{"ca_pem", c.CAPem != ""},
+		{"cert_file", c.CertFile != ""},
+		{"cert_pem", c.CertPem != ""},
+		{"key_file", c.KeyFile != ""},
+		{"key_pem", c.KeyPem != ""},
+		{"server_name_override", c.ServerName != ""},
+		{"insecure_skip_verify", c.InsecureSkipVerify},
+		{"include_system_ca_certs_pool", c.IncludeSystemCACertsPool},
+		{"min_version", c.MinVersion != ""},
+		{"max_version", c.MaxVersion != ""},
+		{"cipher_suites", len(c.CipherSuites) > 0},
+		{"include_insecure_cipher_suites", c.IncludeInsecureCipherSuites},
+		{"curve_preferences", len(c.CurvePreferences) > 0},
+		{"reload_interval", c.ReloadInterval != 0},
+		{"tpm", c.TPMConfig.Enabled},
+	} {
+		if k.set {
+			keys = append(keys, k.name)
+		}
+	}
+	return keys
 }
 
 func (o *OutlierDetectionConfig) validate() []error {

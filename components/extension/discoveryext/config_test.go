@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
@@ -47,9 +48,11 @@ func TestLoadConfig(t *testing.T) {
 		}})},
 		{Name: "k8s", DNS: configoptional.Some(DNSConfig{
 			Name: "_otlp._tcp.gateway.observability.svc.cluster.local", Resolver: "10.96.0.10:53",
-			MinTTL: 2 * time.Second, MaxTTL: time.Minute, Timeout: time.Second,
+			MinTTL: 2 * time.Second, MaxTTL: time.Minute, Timeout: time.Second, MaxEndpoints: 100,
 		})},
-		{Name: "fleet", File: configoptional.Some(FileConfig{Path: "/etc/otelcol/endpoints.yaml", PollInterval: 5 * time.Second})},
+		{Name: "fleet", File: configoptional.Some(FileConfig{
+			Path: "/etc/otelcol/endpoints.yaml", PollInterval: 5 * time.Second, MaxBytes: 65536, MaxEndpoints: 100,
+		})},
 	}
 	gateway.DrainPeriod = time.Minute
 	gateway.HealthCheck = HealthCheckConfig{
@@ -58,6 +61,8 @@ func TestLoadConfig(t *testing.T) {
 		HTTP: HTTPCheckConfig{Path: "/", ExpectedStatus: 200},
 		GRPC: GRPCCheckConfig{Service: "opentelemetry.proto.collector.trace.v1.TraceService"},
 	}
+	gateway.HealthCheck.TLS = configtls.NewDefaultClientConfig()
+	gateway.HealthCheck.TLS.CAFile = "/etc/otelcol/ca.pem"
 	gateway.OutlierDetection = OutlierDetectionConfig{
 		ConsecutiveFailures: 3, BaseEjectionTime: 10 * time.Second, MaxEjectionTime: 2 * time.Minute, MaxEjectionPercent: 30,
 	}
@@ -146,4 +151,70 @@ func TestInvalidConfigs(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestValidateTransportAndCaps(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		modify func(*Config)
+		want   string
+		absent string
+	}{
+		{"tls on tcp checks", func(c *Config) {
+			c.HealthCheck.Type = checkTCP
+			c.HealthCheck.TLS.CAFile = "/ca.pem"
+		}, `"health_check.tls" is used by grpc and http checks only, not by "tcp" checks`, ""},
+		{"tls ignored by plain grpc checks", func(c *Config) {
+			c.HealthCheck.Type = checkGRPC
+			c.HealthCheck.TLS.CertFile = "/c.pem"
+			c.HealthCheck.TLS.KeyFile = "/k.pem"
+		}, `"health_check.tls.insecure" is true, so checks are plain text, but "health_check.tls" also sets cert_file, key_file, which would be ignored`, ""},
+		{"tls ignored by plain http checks", func(c *Config) {
+			c.HealthCheck.Type = checkHTTP
+			c.HealthCheck.TLS.ServerName = "gw.example.com"
+		}, `also sets server_name_override`, ""},
+		{"user info in a static address", func(c *Config) {
+			c.Sources[0].Static.Get().Endpoints[0].Address = "otel:s3cret-token@gw.example.com:4317"
+		}, `"sources[0].static.endpoints[0].address" must not contain user info (credentials before "@"), got "xxxxx@gw.example.com:4317"`, "s3cret-token"},
+		{"user info in a URL", func(c *Config) {
+			c.Sources[0].Static.Get().Endpoints[0].Address = "https://otel:s3cret-token@gw.example.com:4317"
+		}, `must not contain user info`, "s3cret-token"},
+		{"negative caps", func(c *Config) {
+			c.Sources = append(c.Sources,
+				SourceConfig{Name: "d", DNS: configoptional.Some(DNSConfig{Name: "_otlp._tcp.gw", MaxEndpoints: -1})},
+				SourceConfig{Name: "f", File: configoptional.Some(FileConfig{Path: "/f.yaml", MaxBytes: -1, MaxEndpoints: -1})})
+		}, `"sources[1].dns.max_endpoints" must be >= 0`, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := createDefaultConfig().(*Config)
+			cfg.Sources = []SourceConfig{staticSourceConfig("s", "127.0.0.1:4317")}
+			require.NoError(t, cfg.Validate())
+			tt.modify(cfg)
+			err := confmap.Validate(cfg)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+			if tt.absent != "" {
+				assert.NotContains(t, err.Error(), tt.absent)
+			}
+		})
+	}
+
+	t.Run("checks over TLS", func(t *testing.T) {
+		cfg := createDefaultConfig().(*Config)
+		cfg.Sources = []SourceConfig{staticSourceConfig("s", "127.0.0.1:4317")}
+		cfg.HealthCheck.Type = checkGRPC
+		cfg.HealthCheck.TLS = configtls.NewDefaultClientConfig()
+		cfg.HealthCheck.TLS.CAFile = "/ca.pem"
+		require.NoError(t, cfg.Validate())
+		cfg.HealthCheck.TLS.Insecure = true // with a CA, upstream's insecure still means TLS
+		require.NoError(t, cfg.Validate())
+	})
+	t.Run("negative file caps", func(t *testing.T) {
+		cfg := createDefaultConfig().(*Config)
+		cfg.Sources = []SourceConfig{{Name: "f", File: configoptional.Some(FileConfig{Path: "/f.yaml", MaxBytes: -1, MaxEndpoints: -1})}}
+		err := cfg.Validate()
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), `"sources[0].file.max_bytes" must be >= 0`)
+		assert.Contains(t, err.Error(), `"sources[0].file.max_endpoints" must be >= 0`)
+	})
 }

@@ -30,6 +30,7 @@ type dnsSource struct {
 	interval time.Duration
 	minTTL   time.Duration
 	maxTTL   time.Duration
+	maxEPs   int
 	udp      *dns.Client
 	tcp      *dns.Client
 }
@@ -48,7 +49,12 @@ func newDNSSource(cfg *DNSConfig) (*dnsSource, error) {
 		timeout = defaultDNSTimeout
 	}
 	minTTL, maxTTL := cfg.ttlBounds()
+	maxEPs := cfg.MaxEndpoints
+	if maxEPs == 0 {
+		maxEPs = defaultMaxEndpoints
+	}
 	return &dnsSource{
+		maxEPs:   maxEPs,
 		name:     dns.Fqdn(cfg.Name),
 		typ:      cfg.recordType(),
 		port:     cfg.Port,
@@ -107,9 +113,15 @@ func (s *dnsSource) resolve(ctx context.Context) ([]target, time.Duration, error
 		if err != nil {
 			return nil, 0, err
 		}
+		if len(ips) > s.maxEPs {
+			return nil, 0, s.tooMany(len(ips))
+		}
+		// The certificate of the endpoints is verified against the name
+		// resolved, not against their addresses.
+		serverName := strings.TrimSuffix(s.name, ".")
 		targets := make([]target, 0, len(ips))
 		for _, ip := range ips {
-			targets = append(targets, target{Address: net.JoinHostPort(ip, strconv.Itoa(s.port)), Weight: 1})
+			targets = append(targets, target{Address: net.JoinHostPort(ip, strconv.Itoa(s.port)), ServerName: serverName, Weight: 1})
 		}
 		return targets, time.Duration(ttl) * time.Second, nil
 	}
@@ -124,21 +136,38 @@ func (s *dnsSource) resolve(ctx context.Context) ([]target, time.Duration, error
 		if !ok {
 			continue
 		}
+		if len(targets) >= s.maxEPs {
+			// Checked before resolving the next target: a huge answer
+			// costs no more queries.
+			return nil, 0, s.tooMany(len(targets) + 1)
+		}
 		lowest(srv.Hdr.Ttl)
 		ips, err := s.lookupIPs(ctx, srv.Target, msg.Extra, lowest)
 		if err != nil {
 			return nil, 0, fmt.Errorf("SRV target %s: %w", srv.Target, err)
 		}
+		name := strings.TrimSuffix(srv.Target, ".")
 		for _, ip := range ips {
 			targets = append(targets, target{
-				Address:  net.JoinHostPort(ip, strconv.Itoa(int(srv.Port))),
-				Weight:   max(int(srv.Weight), 1),
-				Priority: int(srv.Priority),
-				Metadata: map[string]string{"target": strings.TrimSuffix(srv.Target, ".")},
+				Address: net.JoinHostPort(ip, strconv.Itoa(int(srv.Port))),
+				// TLS verifies the target's name (a pod's DNS name under a
+				// headless Service), not the pod IP it resolved to.
+				ServerName: name,
+				Weight:     max(int(srv.Weight), 1),
+				Priority:   int(srv.Priority),
+				Metadata:   map[string]string{"target": name},
 			})
 		}
 	}
+	if len(targets) > s.maxEPs {
+		return nil, 0, s.tooMany(len(targets))
+	}
 	return targets, time.Duration(ttl) * time.Second, nil
+}
+
+// tooMany is the error of an answer with more than max_endpoints endpoints.
+func (s *dnsSource) tooMany(n int) error {
+	return fmt.Errorf("%s: at least %d endpoints, more than \"max_endpoints\" (%d)", strings.TrimSuffix(s.name, "."), n, s.maxEPs)
 }
 
 // lookupIPs returns the addresses of name for the source's record type, from

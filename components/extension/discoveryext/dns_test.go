@@ -4,7 +4,9 @@ package discoveryext
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,8 +15,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/extension/extensiontest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/otelcol-edge/otelcol-edge/components/extension/discoveryext/discoveryapi"
+	"github.com/otelcol-edge/otelcol-edge/components/extension/discoveryext/internal/metadata"
 )
 
 // dnsServer is a real DNS server on 127.0.0.1 whose answers the test changes.
@@ -114,6 +120,7 @@ func TestDNSSourceA(t *testing.T) {
 	snap := d.Snapshot()
 	require.Equal(t, map[string]string{"127.0.0.1:4317": "unknown", "127.0.0.2:4317": "unknown"}, states(snap))
 	assert.Equal(t, "gw/127.0.0.1:4317", snap.Endpoints[0].ID)
+	assert.Equal(t, "gw.test", snap.Endpoints[0].ServerName, "the name resolved is the TLS server name")
 
 	// The answer changes: .2 drains then goes, .3 arrives.
 	srv.set("gw.test", dns.TypeA, "gw.test. 1 IN A 127.0.0.1", "gw.test. 1 IN A 127.0.0.3")
@@ -158,6 +165,9 @@ func TestDNSSourceSRV(t *testing.T) {
 	assert.Equal(t, 30, byAddr["127.0.0.10:4317"].Weight)
 	assert.Equal(t, 0, byAddr["127.0.0.10:4317"].Priority)
 	assert.Equal(t, "gw-0.test", byAddr["127.0.0.10:4317"].Metadata["target"])
+	// TLS verifies the SRV target's name, not the address it resolved to.
+	assert.Equal(t, "gw-0.test", byAddr["127.0.0.10:4317"].ServerName)
+	assert.Equal(t, "gw-1.test", byAddr["[::1]:4318"].ServerName)
 	assert.Equal(t, 10, byAddr["[::1]:4318"].Weight)
 	assert.Equal(t, 1, byAddr["127.0.0.12:4319"].Weight, "SRV weight 0 becomes 1")
 	assert.Equal(t, 1, byAddr["127.0.0.12:4319"].Priority)
@@ -220,4 +230,48 @@ func TestDNSResolverFromResolvConf(t *testing.T) {
 	resolvConf = f + ".missing"
 	_, err = newDNSSource(&DNSConfig{Name: "x.test", Port: 1})
 	require.ErrorContains(t, err, "dns.resolver")
+}
+
+// TestDNSSourceMaxEndpoints: an answer with more endpoints than max_endpoints
+// is an error naming the name and the cap, and the last good list stays; SRV
+// targets beyond the cap are not even resolved.
+func TestDNSSourceMaxEndpoints(t *testing.T) {
+	srv := newDNSServer(t)
+	const name = "_otlp._tcp.gw.test"
+	srv.set(name, dns.TypeSRV, name+". 1 IN SRV 0 1 4317 gw-0.test.", name+". 1 IN SRV 0 1 4317 gw-1.test.")
+	for i := range 5 {
+		host := fmt.Sprintf("gw-%d.test", i)
+		srv.set(host, dns.TypeA, fmt.Sprintf("%s. 1 IN A 127.0.0.%d", host, 10+i))
+	}
+	srv.set("a.test", dns.TypeA, "a.test. 1 IN A 127.0.0.1", "a.test. 1 IN A 127.0.0.2")
+
+	core, logs := observer.New(zap.InfoLevel)
+	set := extensiontest.NewNopSettings(metadata.Type)
+	set.Logger = zap.New(core)
+	cfg := fastConfig(
+		dnsSourceConfig("srv", DNSConfig{Name: name, Resolver: srv.addr, MinTTL: 10 * time.Millisecond, MaxTTL: 20 * time.Millisecond, MaxEndpoints: 2}),
+		dnsSourceConfig("a", DNSConfig{Name: "a.test", Type: "a", Port: 4317, Resolver: srv.addr, MinTTL: 10 * time.Millisecond, MaxTTL: 20 * time.Millisecond, MaxEndpoints: 2}),
+	)
+	d := startExtensionWith(t, cfg, set)
+	good := map[string]string{"127.0.0.10:4317": "unknown", "127.0.0.11:4317": "unknown", "127.0.0.1:4317": "unknown", "127.0.0.2:4317": "unknown"}
+	require.Equal(t, good, states(d.Snapshot()))
+
+	srv.set(name, dns.TypeSRV,
+		name+". 1 IN SRV 0 1 4317 gw-0.test.", name+". 1 IN SRV 0 1 4317 gw-2.test.",
+		name+". 1 IN SRV 0 1 4317 gw-3.test.", name+". 1 IN SRV 0 1 4317 gw-4.test.")
+	srv.set("a.test", dns.TypeA, "a.test. 1 IN A 127.0.0.1", "a.test. 1 IN A 127.0.0.3", "a.test. 1 IN A 127.0.0.4")
+	for _, want := range []string{
+		`gw.test: at least 3 endpoints, more than "max_endpoints" (2)`,
+		`a.test: at least 3 endpoints, more than "max_endpoints" (2)`,
+	} {
+		waitSnapshot(t, d, want, func(discoveryapi.Snapshot) bool {
+			for _, e := range logs.FilterMessageSnippet("keeping its last good list").All() {
+				if strings.Contains(fmt.Sprint(e.ContextMap()["error"]), want) {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	assert.Equal(t, good, states(d.Snapshot()), "the last good lists stay")
 }

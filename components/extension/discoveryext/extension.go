@@ -113,7 +113,11 @@ func newDiscovery(cfg *Config, set extension.Settings) (*discovery, error) {
 		}
 	}
 	if cfg.HealthCheck.Type != checkNone {
-		d.probe = newProbe(&cfg.HealthCheck)
+		p, err := newProbe(context.Background(), &cfg.HealthCheck)
+		if err != nil {
+			return nil, err
+		}
+		d.probe = p
 	}
 	return d, nil
 }

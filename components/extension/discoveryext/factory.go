@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/extension"
 
 	"github.com/otelcol-edge/otelcol-edge/components/extension/discoveryext/internal/metadata"
@@ -37,6 +38,7 @@ func createDefaultConfig() component.Config {
 			UnhealthyThreshold: 3,
 			MaxConcurrent:      16,
 			HTTP:               HTTPCheckConfig{Path: "/", ExpectedStatus: 200},
+			TLS:                defaultCheckTLS(),
 		},
 		OutlierDetection: OutlierDetectionConfig{
 			ConsecutiveFailures: 5,
@@ -47,6 +49,14 @@ func createDefaultConfig() component.Config {
 		PanicThreshold: 50,
 		Status:         configoptional.Default(status),
 	}
+}
+
+// defaultCheckTLS is the TLS setting of health checks by default: plain
+// text, as the health port (a health_check extension) usually is.
+func defaultCheckTLS() configtls.ClientConfig {
+	c := configtls.NewDefaultClientConfig()
+	c.Insecure = true
+	return c
 }
 
 func createExtension(_ context.Context, set extension.Settings, cfg component.Config) (extension.Extension, error) {

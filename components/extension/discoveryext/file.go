@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,17 +27,47 @@ const fileDebounce = 50 * time.Millisecond
 // Kubernetes ConfigMap symlink swaps) plus a periodic stat as a fallback.
 // A missing, empty or invalid file keeps the last good list.
 type fileSource struct {
-	path   string
-	poll   time.Duration
-	logger *zap.Logger
+	path     string
+	poll     time.Duration
+	maxBytes int64
+	maxEPs   int
+	logger   *zap.Logger
 }
 
 func newFileSource(cfg *FileConfig, logger *zap.Logger) *fileSource {
-	poll := cfg.PollInterval
-	if poll == 0 {
-		poll = defaultFilePollInterval
+	s := &fileSource{path: filepath.Clean(cfg.Path), poll: cfg.PollInterval, maxBytes: cfg.MaxBytes, maxEPs: cfg.MaxEndpoints, logger: logger}
+	if s.poll == 0 {
+		s.poll = defaultFilePollInterval
 	}
-	return &fileSource{path: filepath.Clean(cfg.Path), poll: poll, logger: logger}
+	if s.maxBytes == 0 {
+		s.maxBytes = defaultFileMaxBytes
+	}
+	if s.maxEPs == 0 {
+		s.maxEPs = defaultMaxEndpoints
+	}
+	return s
+}
+
+// read returns the content of the file, or an error naming the file and the
+// cap when it is larger than max_bytes (reading no more than the cap).
+func (s *fileSource) read() ([]byte, error) {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, s.maxBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > s.maxBytes {
+		size := ""
+		if fi, err := f.Stat(); err == nil && fi.Size() > s.maxBytes {
+			size = fmt.Sprintf(" (%d bytes)", fi.Size())
+		}
+		return nil, fmt.Errorf("%s: file is larger%s than \"max_bytes\" (%d bytes)", s.path, size, s.maxBytes)
+	}
+	return data, nil
 }
 
 // fileStamp identifies a version of the file for the stat fallback.
@@ -73,7 +104,7 @@ func (s *fileSource) run(ctx context.Context, emit func([]target, error)) {
 	var last []byte // content of the last good list
 	failed := false
 	load := func() {
-		data, err := os.ReadFile(s.path)
+		data, err := s.read()
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 			err = fmt.Errorf("%s: file does not exist", s.path)
@@ -86,7 +117,7 @@ func (s *fileSource) run(ctx context.Context, emit func([]target, error)) {
 		}
 		var targets []target
 		if err == nil {
-			if targets, err = parseEndpoints(data); err != nil {
+			if targets, err = parseEndpoints(data, s.maxEPs); err != nil {
 				err = fmt.Errorf("%s: %w", s.path, err)
 			}
 		}
@@ -137,9 +168,9 @@ type fileEndpoint struct {
 
 var fileEndpointKeys = map[string]bool{"address": true, "weight": true, "priority": true, "zone": true, "metadata": true}
 
-// parseEndpoints parses a YAML or JSON list of endpoints. Errors name the
-// line and the field.
-func parseEndpoints(data []byte) ([]target, error) {
+// parseEndpoints parses a YAML or JSON list of at most maxEPs endpoints.
+// Errors name the line and the field.
+func parseEndpoints(data []byte, maxEPs int) ([]target, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, err
@@ -150,6 +181,9 @@ func parseEndpoints(data []byte) ([]target, error) {
 	root := doc.Content[0]
 	if root.Kind != yaml.SequenceNode {
 		return nil, fmt.Errorf("line %d: want a list of endpoints", root.Line)
+	}
+	if len(root.Content) > maxEPs {
+		return nil, fmt.Errorf("%d endpoints, more than \"max_endpoints\" (%d)", len(root.Content), maxEPs)
 	}
 	targets := make([]target, 0, len(root.Content))
 	var errs []error

@@ -3,8 +3,11 @@
 package discoveryext
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,18 +42,18 @@ func TestParseEndpoints(t *testing.T) {
   zone: a
   metadata: {rack: r1}
 - address: "[::1]:4318"
-`))
+`), defaultMaxEndpoints)
 	require.NoError(t, err)
 	assert.Equal(t, []target{
 		{Address: "127.0.0.1:4317", Weight: 3, Priority: 1, Zone: "a", Metadata: map[string]string{"rack": "r1"}},
 		{Address: "[::1]:4318"},
 	}, got)
 
-	got, err = parseEndpoints([]byte(`[{"address": "127.0.0.1:1", "weight": 2}, {"address": "127.0.0.1:2"}]`))
+	got, err = parseEndpoints([]byte(`[{"address": "127.0.0.1:1", "weight": 2}, {"address": "127.0.0.1:2"}]`), defaultMaxEndpoints)
 	require.NoError(t, err)
 	assert.Len(t, got, 2)
 
-	got, err = parseEndpoints([]byte("[]"))
+	got, err = parseEndpoints([]byte("[]"), defaultMaxEndpoints)
 	require.NoError(t, err)
 	assert.Empty(t, got)
 
@@ -65,7 +68,7 @@ func TestParseEndpoints(t *testing.T) {
 		{"- address: [\n", "yaml: line"},
 		{`[{"address": "127.0.0.1:1", "weight": "x"}]`, "line 1: [0].weight: cannot unmarshal"},
 	} {
-		_, err := parseEndpoints([]byte(tt.in))
+		_, err := parseEndpoints([]byte(tt.in), defaultMaxEndpoints)
 		require.Error(t, err, tt.in)
 		assert.Contains(t, err.Error(), tt.want)
 	}
@@ -134,4 +137,60 @@ func TestFileSourcePollFallback(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o700))
 	writeAtomic(t, path, `[{"address": "127.0.0.1:7"}]`)
 	waitSnapshot(t, d, "polled", hasStates(map[string]string{"127.0.0.1:7": "unknown"}))
+}
+
+// TestFileSourceCaps: a file larger than max_bytes or listing more than
+// max_endpoints is an error naming the file and the cap, and the last good
+// list stays.
+func TestFileSourceCaps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "endpoints.yaml")
+	require.NoError(t, writeFile(path, "- address: 127.0.0.1:1\n"))
+
+	core, logs := observer.New(zap.InfoLevel)
+	set := extensiontest.NewNopSettings(metadata.Type)
+	set.Logger = zap.New(core)
+	src := fileSourceConfig("fleet", path)
+	src.File.Get().MaxBytes = 256
+	src.File.Get().MaxEndpoints = 3
+	d := startExtensionWith(t, fastConfig(src), set)
+	good := map[string]string{"127.0.0.1:1": "unknown"}
+	require.Equal(t, good, states(d.Snapshot()))
+	version := d.Snapshot().Version
+
+	waitError := func(want string) {
+		t.Helper()
+		waitSnapshot(t, d, want, func(discoveryapi.Snapshot) bool {
+			for _, e := range logs.FilterMessageSnippet("keeping its last good list").All() {
+				if strings.Contains(fmt.Sprint(e.ContextMap()["error"]), want) {
+					return true
+				}
+			}
+			return false
+		})
+		assert.Equal(t, good, states(d.Snapshot()), "the last good list stays")
+		assert.Equal(t, version, d.Snapshot().Version)
+	}
+
+	// A valid list, but 300 bytes.
+	big := "- address: 127.0.0.1:2\n  metadata: {pad: " + strings.Repeat("x", 300) + "}\n"
+	writeAtomic(t, path, big)
+	waitError(path + `: file is larger (` + strconv.Itoa(len(big)) + ` bytes) than "max_bytes" (256 bytes)`)
+
+	// Four endpoints, fewer than 256 bytes.
+	writeAtomic(t, path, "- address: 127.0.0.1:2\n- address: 127.0.0.1:3\n- address: 127.0.0.1:4\n- address: 127.0.0.1:5\n")
+	waitError(path + `: 4 endpoints, more than "max_endpoints" (3)`)
+
+	// A credential in an address is refused and never shown.
+	writeAtomic(t, path, "- address: otel:s3cret@127.0.0.1:2\n")
+	waitError(path + `: line 1: [0].address: must not contain user info (credentials before "@"), got "xxxxx@127.0.0.1:2"`)
+	for _, e := range logs.All() {
+		assert.NotContains(t, fmt.Sprint(e.ContextMap()), "s3cret")
+	}
+
+	// Within the caps again: applied.
+	writeAtomic(t, path, "- address: 127.0.0.1:2\n- address: 127.0.0.1:3\n- address: 127.0.0.1:4\n")
+	waitSnapshot(t, d, "good file", hasStates(map[string]string{
+		"127.0.0.1:1": "draining", "127.0.0.1:2": "unknown", "127.0.0.1:3": "unknown", "127.0.0.1:4": "unknown",
+	}))
 }

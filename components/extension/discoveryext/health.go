@@ -4,6 +4,7 @@ package discoveryext // import "github.com/otelcol-edge/otelcol-edge/components/
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -14,40 +15,58 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/otelcol-edge/otelcol-edge/components/extension/discoveryext/discoveryapi"
 )
 
-// probeFunc checks one address; nil means healthy.
-type probeFunc func(ctx context.Context, addr string) error
+// probeFunc checks one address; nil means healthy. serverName, when not
+// empty, is the name the endpoint's TLS certificate is verified against
+// (unless tls.server_name_override is set).
+type probeFunc func(ctx context.Context, addr, serverName string) error
 
 // newProbe returns the probe of the configured check type.
-func newProbe(cfg *HealthCheckConfig) probeFunc {
+func newProbe(ctx context.Context, cfg *HealthCheckConfig) (probeFunc, error) {
+	var tlsCfg *tls.Config
+	if cfg.Type == checkGRPC || cfg.Type == checkHTTP {
+		var err error
+		if tlsCfg, err = cfg.TLS.LoadTLSConfig(ctx); err != nil {
+			return nil, fmt.Errorf("\"health_check.tls\": %w", err)
+		}
+	}
+	withName := func(serverName string) *tls.Config {
+		if tlsCfg == nil || serverName == "" || cfg.TLS.ServerName != "" {
+			return tlsCfg
+		}
+		c := tlsCfg.Clone()
+		c.ServerName = serverName
+		return c
+	}
 	var p probeFunc
 	switch cfg.Type {
 	case checkGRPC:
-		p = grpcProbe(cfg.GRPC.Service)
+		p = grpcProbe(cfg.GRPC.Service, withName)
 	case checkHTTP:
-		p = httpProbe(cfg.HTTP.Path, cfg.HTTP.ExpectedStatus)
+		p = httpProbe(cfg.HTTP.Path, cfg.HTTP.ExpectedStatus, withName)
 	default:
 		p = tcpProbe
 	}
 	if cfg.Port == 0 {
-		return p
+		return p, nil
 	}
 	port := strconv.Itoa(cfg.Port)
-	return func(ctx context.Context, addr string) error {
+	return func(ctx context.Context, addr, serverName string) error {
 		host, _, err := net.SplitHostPort(addr)
 		if err != nil {
 			return err
 		}
-		return p(ctx, net.JoinHostPort(host, port))
-	}
+		return p(ctx, net.JoinHostPort(host, port), serverName)
+	}, nil
 }
 
-func tcpProbe(ctx context.Context, addr string) error {
+func tcpProbe(ctx context.Context, addr, _ string) error {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -56,11 +75,22 @@ func tcpProbe(ctx context.Context, addr string) error {
 	return c.Close()
 }
 
-func httpProbe(path string, expected int) probeFunc {
-	// No keep-alive: a connection per check, nothing idle between checks.
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
-	return func(ctx context.Context, addr string) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, http.NoBody)
+// httpProbe GETs path over HTTPS when TLS is configured, else plain HTTP. It
+// does not follow redirects: a redirect is a status like any other, so a
+// probe is never sent to a host other than the endpoint.
+func httpProbe(path string, expected int, tlsFor func(serverName string) *tls.Config) probeFunc {
+	return func(ctx context.Context, addr, serverName string) error {
+		scheme := "http://"
+		tc := tlsFor(serverName)
+		if tc != nil {
+			scheme = "https://"
+		}
+		// No keep-alive: a connection per check, nothing idle between checks.
+		client := &http.Client{
+			Transport:     &http.Transport{DisableKeepAlives: true, Proxy: nil, TLSClientConfig: tc},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+addr+path, http.NoBody)
 		if err != nil {
 			return err
 		}
@@ -77,9 +107,13 @@ func httpProbe(path string, expected int) probeFunc {
 	}
 }
 
-func grpcProbe(service string) probeFunc {
-	return func(ctx context.Context, addr string) error {
-		conn, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+func grpcProbe(service string, tlsFor func(serverName string) *tls.Config) probeFunc {
+	return func(ctx context.Context, addr, serverName string) error {
+		creds := insecure.NewCredentials()
+		if tc := tlsFor(serverName); tc != nil {
+			creds = credentials.NewTLS(tc)
+		}
+		conn, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(creds))
 		if err != nil {
 			return err
 		}
@@ -128,9 +162,10 @@ func (c *checker) spread(d time.Duration) time.Duration {
 
 func (c *checker) run(ctx context.Context) {
 	type job struct {
-		addr     string
-		next     time.Time
-		inflight bool
+		addr       string
+		serverName string
+		next       time.Time
+		inflight   bool
 	}
 	jobs := map[string]*job{}
 	done := make(chan string)
@@ -149,7 +184,7 @@ func (c *checker) run(ctx context.Context) {
 			present[e.ID] = true
 			if _, ok := jobs[e.ID]; !ok {
 				// The first check comes at once, spread by the jitter only.
-				jobs[e.ID] = &job{addr: e.Address, next: now.Add(time.Duration(rand.Float64() * c.jitter * float64(c.interval)))}
+				jobs[e.ID] = &job{addr: e.Address, serverName: e.ServerName, next: now.Add(time.Duration(rand.Float64() * c.jitter * float64(c.interval)))}
 			}
 		}
 		// Start the checks that are due and find the next one.
@@ -168,7 +203,7 @@ func (c *checker) run(ctx context.Context) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					c.check(ctx, id, j.addr, done)
+					c.check(ctx, id, j.addr, j.serverName, done)
 				}()
 				continue
 			}
@@ -194,14 +229,14 @@ func (c *checker) run(ctx context.Context) {
 	}
 }
 
-func (c *checker) check(ctx context.Context, id, addr string, done chan<- string) {
+func (c *checker) check(ctx context.Context, id, addr, serverName string, done chan<- string) {
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
 		return
 	}
 	cctx, cancel := context.WithTimeout(ctx, c.timeout)
-	err := c.probe(cctx, addr)
+	err := c.probe(cctx, addr, serverName)
 	cancel()
 	<-c.sem
 	if ctx.Err() != nil {

@@ -177,9 +177,10 @@ func TestHealthCheckPortOverride(t *testing.T) {
 	_, port, _ := net.SplitHostPort(b.ln.Addr().String())
 	p, _ := strconv.Atoi(port)
 	cfg := &HealthCheckConfig{Type: checkTCP, Port: p}
-	probe := newProbe(cfg)
+	probe, err := newProbe(context.Background(), cfg)
+	require.NoError(t, err)
 	// The data port is closed; the health port is open.
-	require.NoError(t, probe(context.Background(), "127.0.0.1:1"))
+	require.NoError(t, probe(context.Background(), "127.0.0.1:1", ""))
 }
 
 func TestCheckerConcurrencyBound(t *testing.T) {
@@ -187,7 +188,7 @@ func TestCheckerConcurrencyBound(t *testing.T) {
 	var running, peak atomic.Int32
 	var mu sync.Mutex
 	checked := map[string]int{}
-	probe := func(ctx context.Context, addr string) error {
+	probe := func(ctx context.Context, addr, _ string) error {
 		n := running.Add(1)
 		defer running.Add(-1)
 		for {

@@ -14,11 +14,13 @@ import (
 
 // target is an endpoint as a source reports it.
 type target struct {
-	Address  string
-	Weight   int
-	Priority int
-	Zone     string
-	Metadata map[string]string
+	Address string
+	// ServerName is the TLS server name of the endpoint (DNS sources).
+	ServerName string
+	Weight     int
+	Priority   int
+	Zone       string
+	Metadata   map[string]string
 }
 
 // entry is the registry's record of one endpoint.
@@ -99,16 +101,18 @@ func (s *state) applySource(source string, targets []target, now time.Time) bool
 		e, ok := s.entries[id]
 		if !ok {
 			s.entries[id] = &entry{ep: discoveryapi.Endpoint{
-				ID: id, Address: t.Address, Weight: weight, Priority: t.Priority, Zone: t.Zone,
+				ID: id, Address: t.Address, ServerName: t.ServerName, Weight: weight, Priority: t.Priority, Zone: t.Zone,
 				Metadata: t.Metadata, Source: source,
 				Health: discoveryapi.HealthUnknown, HealthName: discoveryapi.HealthUnknown.String(), Since: now,
 			}}
 			changed = true
 			continue
 		}
-		if e.ep.Weight != weight || e.ep.Priority != t.Priority || e.ep.Zone != t.Zone || !maps.Equal(e.ep.Metadata, t.Metadata) {
+		if e.ep.Weight != weight || e.ep.Priority != t.Priority || e.ep.Zone != t.Zone || e.ep.ServerName != t.ServerName ||
+			!maps.Equal(e.ep.Metadata, t.Metadata) {
 			// Replace rather than modify: published snapshots share the map.
 			e.ep.Weight, e.ep.Priority, e.ep.Zone, e.ep.Metadata = weight, t.Priority, t.Zone, t.Metadata
+			e.ep.ServerName = t.ServerName
 			changed = true
 		}
 		if !e.drainUntil.IsZero() {

@@ -51,6 +51,11 @@ type Endpoint struct {
 	ID string `json:"id"`
 	// Address is host:port.
 	Address string `json:"address"`
+	// ServerName is the name a client verifies the endpoint's TLS
+	// certificate against when its configuration does not override it: the
+	// target name of a DNS SRV record, the name of a DNS A/AAAA source. Empty
+	// when the address itself holds the name (static and file sources).
+	ServerName string `json:"server_name,omitempty"`
 	// Weight is the relative share of traffic under weighted balancing (>= 1).
 	Weight int `json:"weight"`
 	// Priority orders endpoints for failover: lower values are preferred
