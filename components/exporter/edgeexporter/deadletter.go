@@ -16,6 +16,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-edge/otelcol-edge/components/exporter/edgeexporter/internal/wal"
 )
 
 // deadLetter keeps requests the exporter gave up on (permanent errors, poison
@@ -72,7 +74,7 @@ func openDeadLetter(dir string, maxBytes int64, fsyncPolicy string, interval tim
 	d = &deadLetter{dir: dir, max: maxBytes, policy: fsyncPolicy, files: map[uint8]*deadLetterFile{}, stop: make(chan struct{})}
 	for _, kind := range []uint8{kindTraces, kindMetrics, kindLogs} {
 		path := filepath.Join(dir, deadLetterName(kind))
-		if _, serr := os.Stat(path); errors.Is(serr, os.ErrNotExist) {
+		if _, serr := os.Lstat(path); errors.Is(serr, os.ErrNotExist) {
 			continue
 		}
 		df, cut, oerr := openDeadLetterFile(path)
@@ -95,7 +97,8 @@ func openDeadLetter(dir string, maxBytes int64, fsyncPolicy string, interval tim
 // openDeadLetterFile opens one file for appending and cuts a torn last line:
 // everything after the last newline. It returns how many bytes it cut.
 func openDeadLetterFile(path string) (*deadLetterFile, int64, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
+	// Never through a symbolic link planted under the file's name.
+	f, err := wal.OpenNoFollow(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -176,6 +176,9 @@ func (e *edgeExporter) start(ctx context.Context, host component.Host) error {
 	e.tb = tb
 
 	dir := e.bufferDir()
+	if err := e.prepareBufferDir(dir); err != nil {
+		return fmt.Errorf("edge exporter %s: %w", e.set.ID, err)
+	}
 	opts := walOptions(e.cfg)
 	opts.FS = e.walFS
 	opts.OnDrop = e.onLogDrop
