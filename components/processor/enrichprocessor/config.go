@@ -225,6 +225,13 @@ type LookupConfig struct {
 	Reload string `mapstructure:"reload"`
 	// PollInterval is the check period of reload "poll".
 	PollInterval time.Duration `mapstructure:"poll_interval"`
+	// MaxBytes caps the size of the file: a larger file is refused, at start
+	// (the processor does not start) and on reload (the last good table
+	// stays). 0 means the default, 4 MiB.
+	MaxBytes int64 `mapstructure:"max_bytes"`
+	// MaxRows caps the number of rows (keys) of the table, refused as
+	// MaxBytes. 0 means the default, 100000.
+	MaxRows int `mapstructure:"max_rows"`
 }
 
 // RegistryConfig enriches telemetry with the metadata of the endpoint of the
@@ -400,6 +407,12 @@ func (cfg *Config) Validate() error {
 			}
 		default:
 			add("\"%s.reload\" must be %q, %q or %q, got %q", p, ReloadWatch, ReloadPoll, ReloadNone, l.Reload)
+		}
+		if l.MaxBytes < 0 {
+			add("\"%s.max_bytes\" must be >= 0 (0: the default, %d), got %d", p, defaultLookupMaxBytes, l.MaxBytes)
+		}
+		if l.MaxRows < 0 {
+			add("\"%s.max_rows\" must be >= 0 (0: the default, %d), got %d", p, defaultLookupMaxRows, l.MaxRows)
 		}
 		for j, a := range l.Attributes {
 			if strings.TrimSpace(a) == "" {

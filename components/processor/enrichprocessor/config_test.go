@@ -62,7 +62,7 @@ func TestLoadConfig(t *testing.T) {
 	agent.Lookups = []LookupConfig{
 		{File: "/etc/otelcol-edge/services.csv", Key: "service.name", Attributes: []string{"team", "owner"}},
 		{Name: "tiers", File: "/etc/otelcol-edge/tiers.json", Format: FormatJSON, Key: "service.name",
-			Action: ActionUpsert, Reload: ReloadPoll, PollInterval: 30 * time.Second},
+			Action: ActionUpsert, Reload: ReloadPoll, PollInterval: 30 * time.Second, MaxBytes: 1 << 20, MaxRows: 5000},
 	}
 	agent.ApplyTo = []string{TargetResource, TargetSpan, TargetLog, TargetDataPoint}
 
@@ -115,6 +115,8 @@ func TestLoadConfigInvalid(t *testing.T) {
 			`"lookups[1].key" must name the attribute whose value selects the row`,
 			`"lookups[2].poll_interval" must be > 0 when "lookups[2].reload" is "poll"`,
 			`"lookups[2].name" "owners" is already used by "lookups[1]": set distinct names`,
+			`"lookups[3].max_bytes" must be >= 0 (0: the default, 4194304), got -1`,
+			`"lookups[3].max_rows" must be >= 0 (0: the default, 100000), got -5`,
 		}},
 		{"invalid_detectors.yaml", []string{
 			`"detectors.host.resource_attributes": "host.serial" is not an attribute of the host detector`,

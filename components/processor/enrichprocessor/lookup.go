@@ -25,6 +25,30 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// Default caps of a lookup file (lookups[].max_bytes, lookups[].max_rows).
+// The file is read from disk, perhaps written by another program: its size
+// bounds the memory the processor spends on it.
+const (
+	defaultLookupMaxBytes = 4 << 20
+	defaultLookupMaxRows  = 100_000
+)
+
+// maxBytes is the size cap of the table's file.
+func (l LookupConfig) maxBytes() int64 {
+	if l.MaxBytes > 0 {
+		return l.MaxBytes
+	}
+	return defaultLookupMaxBytes
+}
+
+// maxRows is the row cap of the table.
+func (l LookupConfig) maxRows() int {
+	if l.MaxRows > 0 {
+		return l.MaxRows
+	}
+	return defaultLookupMaxRows
+}
+
 // table is an immutable, loaded lookup table: key value -> attributes.
 type table struct {
 	rows map[string][]entry
@@ -82,22 +106,51 @@ func (lt *lookupTable) lookup(key string) ([]entry, bool) {
 }
 
 // load reads and parses the file; on success the new table replaces the
-// current one, on failure the current one stays.
+// current one, on failure the current one stays. Errors name the file.
 func (lt *lookupTable) load() error {
-	st, statErr := os.Stat(lt.path)
-	data, err := os.ReadFile(lt.path)
+	data, err := lt.read()
 	if err != nil {
 		return err
-	}
-	if statErr == nil {
-		lt.lastMod, lt.lastSize = st.ModTime(), st.Size()
 	}
 	rows, err := parseTable(lt.format, data, lt.cfg, lt.act)
 	if err != nil {
-		return err
+		return fmt.Errorf("file %q: %w", lt.path, err)
 	}
 	lt.cur.Store(&table{rows: rows})
 	return nil
+}
+
+// read returns the file's content, refusing anything but a regular file of
+// at most max_bytes (checked before reading, and while reading in case the
+// file grows).
+func (lt *lookupTable) read() ([]byte, error) {
+	st, err := os.Stat(lt.path)
+	if err != nil {
+		return nil, err
+	}
+	// Remembered even when the file is refused, so polling does not reload
+	// the same file again and again.
+	lt.lastMod, lt.lastSize = st.ModTime(), st.Size()
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("file %q is not a regular file (%s)", lt.path, st.Mode().Type())
+	}
+	maxBytes := lt.cfg.maxBytes()
+	if st.Size() > maxBytes {
+		return nil, fmt.Errorf("file %q is %d bytes, over the cap of %d bytes (lookups[].max_bytes)", lt.path, st.Size(), maxBytes)
+	}
+	f, err := os.Open(lt.path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("file %q: %w", lt.path, err)
+	}
+	if int64(len(data)) > maxBytes {
+		return nil, fmt.Errorf("file %q grew over the cap of %d bytes (lookups[].max_bytes) while being read", lt.path, maxBytes)
+	}
+	return data, nil
 }
 
 // reload loads the file and logs and counts the outcome.
@@ -286,6 +339,7 @@ func parseCSV(data []byte, cfg LookupConfig, act action) (map[string][]entry, er
 		}
 	}
 	rows := map[string][]entry{}
+	maxRows := cfg.maxRows()
 	for {
 		rec, err := r.Read()
 		if err == io.EOF {
@@ -295,6 +349,9 @@ func parseCSV(data []byte, cfg LookupConfig, act action) (map[string][]entry, er
 			return nil, err // *csv.ParseError names the line
 		}
 		line, _ := r.FieldPos(0)
+		if len(rows) == maxRows {
+			return nil, fmt.Errorf("line %d: more than %d rows, over the cap (lookups[].max_rows)", line, maxRows)
+		}
 		key := rec[keyCol]
 		if key == "" {
 			return nil, fmt.Errorf("line %d: the key column %q is empty", line, header[keyCol])
@@ -327,6 +384,9 @@ func parseYAML(data []byte, cfg LookupConfig, act action) (map[string][]entry, e
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("line %d: expected a mapping of %s values to attributes", root.Line, cfg.Key)
+	}
+	if maxRows := cfg.maxRows(); len(root.Content)/2 > maxRows {
+		return nil, fmt.Errorf("line %d: more than %d rows, over the cap (lookups[].max_rows)", root.Content[2*maxRows].Line, maxRows)
 	}
 	allow := allowed(cfg)
 	for i := 0; i+1 < len(root.Content); i += 2 {
