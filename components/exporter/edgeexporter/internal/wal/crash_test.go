@@ -714,7 +714,7 @@ func (r *crashRun) crashImage() {
 	defer func() { r.dropOps = nil }()
 	if old.traceOn {
 		t := strings.Split(old.lastOps(), "\n")
-		r.notef("operations before crash %d:\n  %s", r.crashes, strings.Join(t[max(0, len(t)-12):], "\n  "))
+		r.notef("operations before crash %d:\n  %s", r.crashes, strings.Join(t[max(0, len(t)-40):], "\n  "))
 	}
 	switch x := r.crashRng.IntN(100); {
 	case r.cfg.kill9Only || x < 50:

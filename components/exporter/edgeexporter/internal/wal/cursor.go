@@ -283,16 +283,16 @@ func (c *cursorFile) writeDurable(s cursorState, committed func()) error {
 	return nil
 }
 
-// sync fsyncs plain writes made since the last fsync.
+// sync makes the last state durable when plain writes were made since the
+// last durable write. It copies the state into a durable slot and fsyncs:
+// fsyncing the plain slot alone would not do, because the next plain write
+// overwrites it in place, and a power loss during that write can tear it and
+// lose the state the fsync had made durable.
 func (c *cursorFile) sync() error {
 	if !c.dirty {
 		return nil
 	}
-	if err := c.f.Sync(); err != nil {
-		return fmt.Errorf("wal: fsync %s: %w", c.path(), err)
-	}
-	c.dirty, c.durableAcked = false, c.last.Acked
-	return nil
+	return c.writeDurable(c.last, nil)
 }
 
 // same reports whether s equals the last written state (generation aside).

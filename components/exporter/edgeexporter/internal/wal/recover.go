@@ -417,10 +417,10 @@ func (l *Log) commitCursorStep(rc recoveredCursor) error {
 			l.cur.last, l.cur.durableAcked = rc.cs, rc.cs.Acked
 			if l.cur.same(st) {
 				// The state may come from a plain write of a killed process
-				// (page cache only): make it durable before recovery deletes
-				// anything it covers.
-				l.cur.dirty = true
-				return l.cur.sync()
+				// (page cache only), in the plain slot that the next plain
+				// write overwrites: copy it into a durable slot before
+				// recovery deletes anything it covers.
+				return l.cur.writeDurable(st, nil)
 			}
 			return l.cur.writeDurable(st, report)
 		}

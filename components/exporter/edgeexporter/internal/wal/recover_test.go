@@ -280,3 +280,30 @@ func TestCursorTornDurableWriteKeepsLastDurableState(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint64(4), st.Acked, "the last completed durable state survives a torn durable write")
 }
+
+// TestCursorSyncSurvivesTornPlainWrite: the periodic cursor sync must put the
+// state it makes durable where the next plain write cannot reach it. Fsyncing
+// the plain slot in place (the previous behaviour) let the next plain write,
+// torn by a power loss, destroy the only durable copy of the acknowledgements
+// that the background had already used to unlink segments: recovery then
+// counted delivered records as corrupt (seen at 20,000 crash points).
+func TestCursorSyncSurvivesTornPlainWrite(t *testing.T) {
+	dir := t.TempDir()
+	f, err := createCursor(OSFS{}, dir, cursorState{Acked: 1, HasWatermark: true, Last: 1})
+	require.NoError(t, err)
+	c := &cursorFile{dir: dir, f: f, gen: cursorSlots}
+	require.NoError(t, c.write(cursorState{Acked: 5, HasWatermark: true, Last: 8})) // plain
+	require.NoError(t, c.sync())                                                    // the background's periodic sync
+	assert.Equal(t, uint64(5), c.durableAcked)
+	require.NoError(t, c.write(cursorState{Acked: 6, HasWatermark: true, Last: 9})) // plain, torn below
+	require.NoError(t, c.close())
+	raw, err := os.ReadFile(filepath.Join(dir, cursorFileName))
+	require.NoError(t, err)
+	for i := 0; i < 40; i++ {
+		raw[cursorPlainSlot*cursorSlotStride+8+i] ^= 0x5a
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, cursorFileName), raw, 0o600))
+	st, err := readCursor(OSFS{}, dir)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(5), st.Acked, "the state the sync made durable survives a torn plain write")
+}
