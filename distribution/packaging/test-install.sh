@@ -119,6 +119,7 @@ step "configure through $env_file (an operator's edit: ports of this run, backen
 cat >>"$env_file" <<CONF
 # --- added by test-install.sh
 OTELCOL_EDGE_ENDPOINT=127.0.0.1:$sink_port
+OTELCOL_EDGE_INSECURE=true
 OTELCOL_EDGE_OTLP_GRPC_ENDPOINT=127.0.0.1:$grpc_port
 OTELCOL_EDGE_OTLP_HTTP_ENDPOINT=127.0.0.1:$http_port
 OTELCOL_EDGE_HEALTH_ENDPOINT=127.0.0.1:$health_port
