@@ -5,6 +5,7 @@ package wal // import "github.com/otelcol-edge/otelcol-edge/components/exporter/
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 )
@@ -32,6 +33,12 @@ type scannedSegment struct {
 	res scanResult
 }
 
+// lostHead is a segment of ours (intact segment header, data beyond it) in
+// which no record is intact any more: its name says that the record of that
+// sequence was appended, so it is counted as lost and its sequence is never
+// assigned again.
+type lostHead struct{ first uint64 }
+
 // recover rebuilds the in-memory state from the directory in separate steps:
 // read the cursor, scan the segments, count what was lost, commit the counts
 // to the cursor file (and only then report them), delete what is no longer
@@ -55,12 +62,12 @@ func (l *Log) recover() error {
 	if err != nil {
 		return err
 	}
-	scanned, unreadable, err := l.scanStep(listing, rc)
+	scanned, lost, unreadable, err := l.scanStep(listing, rc)
 	if err != nil {
 		return err
 	}
-	l.countLossesStep(rc, scanned)
-	l.buildStateStep(rc, scanned, unreadable)
+	l.countLossesStep(rc, scanned, lost)
+	l.buildStateStep(rc, scanned, lost, unreadable)
 	if err := l.commitCursorStep(rc); err != nil {
 		return err
 	}
@@ -132,7 +139,7 @@ func (l *Log) maxSegmentFile() int64 {
 // that recovery commits. Files that hold no record (garbage, planted or
 // destroyed) are set aside. Files that cannot be read are left in place; their names
 // and sizes are returned so that no new segment reuses their sequences.
-func (l *Log) scanStep(listing dirListing, rc recoveredCursor) ([]scannedSegment, map[uint64]int64, error) {
+func (l *Log) scanStep(listing dirListing, rc recoveredCursor) ([]scannedSegment, []lostHead, map[uint64]int64, error) {
 	unreadable := map[uint64]int64{}
 	rec := &l.recovery
 	if !rc.have && len(listing.segments) > 0 && !rec.CursorRebuilt {
@@ -141,6 +148,7 @@ func (l *Log) scanStep(listing dirListing, rc recoveredCursor) ([]scannedSegment
 	}
 	buf := make([]byte, scanWindow)
 	var out []scannedSegment
+	var lost []lostHead
 	hint := 0
 	var lastSeq uint64
 	for _, first := range listing.segments {
@@ -155,7 +163,7 @@ func (l *Log) scanStep(listing dirListing, rc recoveredCursor) ([]scannedSegment
 				_ = f.Close()
 			}
 			if errors.Is(err, os.ErrPermission) {
-				return nil, nil, fmt.Errorf("wal: read segment %s: %w", path, err)
+				return nil, nil, nil, fmt.Errorf("wal: read segment %s: %w", path, err)
 			}
 			l.note(rec, "skipping unreadable segment %s: %v", path, err)
 			unreadable[first] = 0
@@ -186,7 +194,7 @@ func (l *Log) scanStep(listing dirListing, rc recoveredCursor) ([]scannedSegment
 		_ = f.Close()
 		if err != nil {
 			if errors.Is(err, os.ErrPermission) {
-				return nil, nil, fmt.Errorf("wal: read segment %s: %w", path, err)
+				return nil, nil, nil, fmt.Errorf("wal: read segment %s: %w", path, err)
 			}
 			l.note(rec, "skipping unreadable segment %s: %v", path, err)
 			unreadable[first] = size
@@ -195,6 +203,13 @@ func (l *Log) scanStep(listing dirListing, rc recoveredCursor) ([]scannedSegment
 		if !kept {
 			// Nothing framed at all: garbage, a planted file or a destroyed
 			// segment (its losses are counted from the watermark and gaps).
+			// A segment of ours with data beyond its header held at least
+			// the record its name gives (the first record is written at
+			// once after the header): that one is counted even where no
+			// watermark covers it (a power loss before any durable cursor).
+			if !res.badHeader && size > segmentHeaderSize {
+				lost = append(lost, lostHead{first: first})
+			}
 			if size > 0 {
 				l.setAside(path, size, "no record in it")
 			} else if err := l.fs.Remove(path); err != nil {
@@ -210,7 +225,7 @@ func (l *Log) scanStep(listing dirListing, rc recoveredCursor) ([]scannedSegment
 		hint = len(seg.recs)
 		out = append(out, scannedSegment{seg: seg, res: res})
 	}
-	return out, unreadable, nil
+	return out, lost, unreadable, nil
 }
 
 // setAside renames a file that cannot be a segment so that it is kept for
@@ -246,7 +261,7 @@ func (l *Log) setAside(path string, size int64, why string) {
 // the cursor's watermark (a corrupt payload behind an intact header, a gap in
 // the sequences, a torn last record), and in aggregate below it (the
 // watermark says how many intact records and items were there).
-func (l *Log) countLossesStep(rc recoveredCursor, scanned []scannedSegment) {
+func (l *Log) countLossesStep(rc recoveredCursor, scanned []scannedSegment, lost []lostHead) {
 	rec := &l.recovery
 	var expected uint64
 	countGap := func(from, to uint64) { // seqs in [from, to) are missing
@@ -265,16 +280,35 @@ func (l *Log) countLossesStep(rc recoveredCursor, scanned []scannedSegment) {
 		}
 		expected = h.seq + 1
 	}
-	for i, sc := range scanned {
-		seg, res := sc.seg, sc.res
-		if i == 0 || expected == 0 {
-			expected = max(seg.first, 1) // sequence 0 is never assigned
+	start := func(first uint64) {
+		if expected == 0 {
+			expected = max(first, 1) // sequence 0 is never assigned
 			if rc.have && rc.cs.Acked+1 < expected {
 				// Records between the cursor and the first segment are gone
 				// (a deleted or set-aside first segment): a gap like any other.
 				expected = rc.cs.Acked + 1
 			}
 		}
+	}
+	li := 0
+	lostBefore := func(limit uint64) { // the lost heads below limit, in order
+		for ; li < len(lost) && lost[li].first < limit; li++ {
+			n := lost[li].first
+			start(n)
+			if n < expected {
+				continue // within what was already counted or found
+			}
+			countGap(expected, n)
+			if rc.recordwise(n) {
+				rec.CorruptRecords++ // its items are unknown
+			}
+			expected = n + 1
+		}
+	}
+	for _, sc := range scanned {
+		seg, res := sc.seg, sc.res
+		lostBefore(seg.first)
+		start(seg.first)
 		if seg.first > expected {
 			countGap(expected, seg.first)
 			expected = seg.first
@@ -308,6 +342,7 @@ func (l *Log) countLossesStep(rc recoveredCursor, scanned []scannedSegment) {
 			l.note(rec, "%d unreadable bytes at the end of %s", res.tailBytes, seg.path)
 		}
 	}
+	lostBefore(math.MaxUint64)
 	if rc.watermark {
 		// Everything the watermark says was intact beyond the cursor and is
 		// no longer intact is lost: damaged headers, truncated or deleted
@@ -332,7 +367,7 @@ func (l *Log) countLossesStep(rc recoveredCursor, scanned []scannedSegment) {
 
 // buildStateStep sets the cursor, the next sequence and the counters from
 // what was scanned.
-func (l *Log) buildStateStep(rc recoveredCursor, scanned []scannedSegment, unreadable map[uint64]int64) {
+func (l *Log) buildStateStep(rc recoveredCursor, scanned []scannedSegment, lost []lostHead, unreadable map[uint64]int64) {
 	rec := &l.recovery
 	cursor := rc.cs.Acked
 	if !rc.have {
@@ -347,6 +382,9 @@ func (l *Log) buildStateStep(rc recoveredCursor, scanned []scannedSegment, unrea
 		if sc.res.torn != nil {
 			next = max(next, sc.res.torn.seq+1)
 		}
+	}
+	for _, h := range lost {
+		next = max(next, h.first+1)
 	}
 	for first, size := range unreadable {
 		// Never reuse a sequence that a file left in place may hold.
