@@ -19,7 +19,11 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
 )
 
@@ -388,4 +392,208 @@ func tcpListeners(t *testing.T, port int) []string {
 		_ = f.Close()
 	}
 	return out
+}
+
+// checkAgentReach: applications reach the agent of their node through a
+// node-local Service, and no OTLP port is opened on every address of the
+// node (a hostPort without hostIP).
+func checkAgentReach(t *testing.T, objects []k8sObject, ds *appsv1.DaemonSet) {
+	t.Helper()
+	where := "DaemonSet " + ds.Name
+	for _, cp := range ds.Spec.Template.Spec.Containers[0].Ports {
+		if cp.HostPort != 0 && cp.HostIP == "" {
+			t.Errorf("%s: port %s: hostPort %d without hostIP opens it on every address of the node", where, cp.Name, cp.HostPort)
+		}
+	}
+	svc, svcWhere := find[*corev1.Service](t, objects, "otelcol-edge-agent")
+	if svc.Namespace != ds.Namespace || !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(ds.Spec.Template.Labels)) || len(svc.Spec.Selector) == 0 {
+		t.Errorf("%s: does not select the agent pods", svcWhere)
+	}
+	if p := svc.Spec.InternalTrafficPolicy; p == nil || *p != corev1.ServiceInternalTrafficPolicyLocal {
+		t.Errorf("%s: internalTrafficPolicy %v, want Local (each application to the agent of its own node)", svcWhere, p)
+	}
+	if svc.Spec.Type != "" && svc.Spec.Type != corev1.ServiceTypeClusterIP {
+		t.Errorf("%s: type %s, want ClusterIP (not exposed outside the cluster)", svcWhere, svc.Spec.Type)
+	}
+	targets := map[string]bool{}
+	for _, sp := range svc.Spec.Ports {
+		targets[sp.TargetPort.String()] = true
+	}
+	for _, name := range []string{"otlp", "otlp-http"} {
+		if !targets[name] {
+			t.Errorf("%s: no port targets the agent's %s port", svcWhere, name)
+		}
+	}
+}
+
+// restrictedViolations lists what keeps a pod from the Pod Security
+// `restricted` profile (the checks of k8s.io/pod-security-admission that a
+// manifest can fail, for the fields our manifests use).
+func restrictedViolations(pod corev1.PodSpec) []string {
+	var v []string
+	if pod.HostNetwork || pod.HostPID || pod.HostIPC {
+		v = append(v, "host namespaces")
+	}
+	for _, vol := range pod.Volumes {
+		if vol.ConfigMap == nil && vol.EmptyDir == nil && vol.Secret == nil && vol.Projected == nil &&
+			vol.DownwardAPI == nil && vol.PersistentVolumeClaim == nil && vol.Ephemeral == nil && vol.CSI == nil {
+			v = append(v, "volume "+vol.Name+" of a type restricted does not allow")
+		}
+	}
+	psc := pod.SecurityContext
+	podNonRoot := psc != nil && psc.RunAsNonRoot != nil && *psc.RunAsNonRoot
+	podSeccomp := psc != nil && psc.SeccompProfile != nil &&
+		(psc.SeccompProfile.Type == corev1.SeccompProfileTypeRuntimeDefault || psc.SeccompProfile.Type == corev1.SeccompProfileTypeLocalhost)
+	if psc != nil && psc.RunAsUser != nil && *psc.RunAsUser == 0 {
+		v = append(v, "pod runAsUser 0")
+	}
+	for _, c := range append(append([]corev1.Container{}, pod.InitContainers...), pod.Containers...) {
+		sc := c.SecurityContext
+		if sc == nil {
+			v = append(v, c.Name+": no securityContext")
+			continue
+		}
+		if sc.Privileged != nil && *sc.Privileged {
+			v = append(v, c.Name+": privileged")
+		}
+		if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+			v = append(v, c.Name+": allowPrivilegeEscalation not false")
+		}
+		if sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") {
+			v = append(v, c.Name+": capabilities not dropping ALL")
+		} else {
+			for _, add := range sc.Capabilities.Add {
+				if add != "NET_BIND_SERVICE" {
+					v = append(v, c.Name+": adds capability "+string(add))
+				}
+			}
+		}
+		if !(podNonRoot || (sc.RunAsNonRoot != nil && *sc.RunAsNonRoot)) || (sc.RunAsNonRoot != nil && !*sc.RunAsNonRoot) {
+			v = append(v, c.Name+": runAsNonRoot not true")
+		}
+		if sc.RunAsUser != nil && *sc.RunAsUser == 0 {
+			v = append(v, c.Name+": runAsUser 0")
+		}
+		if !podSeccomp && (sc.SeccompProfile == nil || sc.SeccompProfile.Type == corev1.SeccompProfileTypeUnconfined) {
+			v = append(v, c.Name+": no RuntimeDefault or Localhost seccomp profile")
+		}
+		for _, p := range c.Ports {
+			if p.HostPort != 0 {
+				v = append(v, c.Name+": hostPort")
+			}
+		}
+	}
+	return v
+}
+
+// Pod Security Admission: every namespace has a level; the gateways'
+// enforces `restricted`, and the gateway pods meet it; the agents, which
+// need a hostPath, are alone in their namespace. A NetworkPolicy admits OTLP
+// to the gateways from the agents only.
+func TestKubernetesPodSecurityAndNetworkPolicy(t *testing.T) {
+	objects := loadManifests(t)
+	levels := map[string]string{}
+	for _, o := range objects {
+		if ns, ok := o.obj.(*corev1.Namespace); ok {
+			levels[ns.Name] = ns.Labels["pod-security.kubernetes.io/enforce"]
+			if levels[ns.Name] == "" {
+				t.Errorf("%s: namespace %s has no pod-security.kubernetes.io/enforce label", o.where, ns.Name)
+			}
+		}
+	}
+	if levels[k8sNamespace] != "restricted" {
+		t.Errorf("namespace %s enforces %q, want restricted", k8sNamespace, levels[k8sNamespace])
+	}
+	// Each workload is admitted by its namespace's level.
+	for _, o := range objects {
+		var pod *corev1.PodSpec
+		switch w := o.obj.(type) {
+		case *appsv1.Deployment:
+			pod = &w.Spec.Template.Spec
+		case *appsv1.DaemonSet:
+			pod = &w.Spec.Template.Spec
+		case *appsv1.StatefulSet:
+			pod = &w.Spec.Template.Spec
+		}
+		if pod == nil {
+			continue
+		}
+		if _, ok := levels[o.meta.Namespace]; !ok {
+			t.Errorf("%s: namespace %q is not defined in %s", o.where, o.meta.Namespace, k8sDir)
+		}
+		if levels[o.meta.Namespace] == "restricted" {
+			if v := restrictedViolations(*pod); len(v) > 0 {
+				t.Errorf("%s: not admitted by the restricted profile of %s: %v", o.where, o.meta.Namespace, v)
+			}
+		}
+	}
+	dep, where := find[*appsv1.Deployment](t, objects, "otelcol-edge-gateway")
+	if dep.Namespace != k8sNamespace {
+		t.Errorf("%s: the gateways must be in %s (restricted)", where, k8sNamespace)
+	}
+	// The checker really rejects: the agent (hostPath, root init container) fails it.
+	ds, dsWhere := find[*appsv1.DaemonSet](t, objects, "otelcol-edge-agent")
+	if len(restrictedViolations(ds.Spec.Template.Spec)) == 0 {
+		t.Errorf("%s: the restricted check accepts the agent's hostPath", dsWhere)
+	}
+	for _, o := range objects {
+		if _, isNS := o.obj.(*corev1.Namespace); !isNS && o.meta.Namespace == ds.Namespace &&
+			!strings.Contains(o.meta.Name, "agent") {
+			t.Errorf("%s: only the agents belong in the privileged namespace %s", o.where, ds.Namespace)
+		}
+	}
+
+	// The gateways' NetworkPolicy.
+	np, npWhere := find[*networkingv1.NetworkPolicy](t, objects, "otelcol-edge-gateway")
+	if np.Namespace != dep.Namespace {
+		t.Errorf("%s: namespace %s, want the gateways' %s", npWhere, np.Namespace, dep.Namespace)
+	}
+	sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+	if err != nil || sel.Empty() || !sel.Matches(labels.Set(dep.Spec.Template.Labels)) {
+		t.Errorf("%s: podSelector does not select the gateway pods", npWhere)
+	}
+	if !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) {
+		t.Errorf("%s: policyTypes %v, want Ingress", npWhere, np.Spec.PolicyTypes)
+	}
+	portNumber := map[string]int32{}
+	for _, cp := range dep.Spec.Template.Spec.Containers[0].Ports {
+		portNumber[cp.Name] = cp.ContainerPort
+	}
+	for _, rule := range np.Spec.Ingress {
+		otlp := len(rule.Ports) == 0
+		for _, p := range rule.Ports {
+			if p.Port == nil {
+				otlp = true
+				continue
+			}
+			n := p.Port.IntVal
+			if p.Port.StrVal != "" {
+				n = portNumber[p.Port.StrVal]
+				if n == 0 {
+					t.Errorf("%s: port %q is not a named port of the gateway", npWhere, p.Port.StrVal)
+				}
+			}
+			if n == 4317 || n == 4318 {
+				otlp = true
+			}
+		}
+		if !otlp {
+			continue
+		}
+		if len(rule.From) == 0 {
+			t.Errorf("%s: OTLP is open to everyone", npWhere)
+		}
+		for _, peer := range rule.From {
+			if peer.IPBlock != nil || peer.PodSelector == nil || peer.NamespaceSelector == nil {
+				t.Errorf("%s: OTLP from %+v, want agent pods of namespace %s only", npWhere, peer, ds.Namespace)
+				continue
+			}
+			nsSel, _ := metav1.LabelSelectorAsSelector(peer.NamespaceSelector)
+			podSel, _ := metav1.LabelSelectorAsSelector(peer.PodSelector)
+			if nsSel.Empty() || !nsSel.Matches(labels.Set{"kubernetes.io/metadata.name": ds.Namespace}) ||
+				podSel.Empty() || !podSel.Matches(labels.Set(ds.Spec.Template.Labels)) {
+				t.Errorf("%s: OTLP from %v/%v, want the agent pods of %s", npWhere, peer.NamespaceSelector, peer.PodSelector, ds.Namespace)
+			}
+		}
+	}
 }
