@@ -228,10 +228,11 @@ func (cfg *Config) Validate() error {
 			add("\"endpoints[%d]\" %w", i, err)
 		}
 		if seen[ep] {
-			add("\"endpoints[%d]\" %q is listed twice", i, ep)
+			add("\"endpoints[%d]\" %q is listed twice", i, redactURL(ep))
 		}
 		seen[ep] = true
 	}
+	errs = append(errs, cfg.validateTransport()...)
 	if cfg.GRPC.Endpoint != "" {
 		add("\"grpc.endpoint\" must be empty: list backends under \"endpoints\"")
 	}
@@ -333,6 +334,11 @@ func (cfg *Config) Validate() error {
 func validateEndpoint(protocol, ep string) error {
 	if strings.TrimSpace(ep) == "" {
 		return errors.New("must not be empty")
+	}
+	if hasUserInfo(ep) {
+		// Rejected rather than redacted: endpoints name the backends in
+		// metrics, logs and component status.
+		return fmt.Errorf("%q must not contain user info (credentials before \"@\"): send them in headers or with an authenticator extension", redactURL(ep))
 	}
 	if protocol == ProtocolHTTP {
 		if !strings.HasPrefix(ep, "http://") && !strings.HasPrefix(ep, "https://") {

@@ -65,17 +65,13 @@ func (e *edgeExporter) followDiscovery(ctx context.Context, host component.Host)
 }
 
 // endpointAddress turns a registry address into what the client dials: host:port
-// for gRPC, a base URL for HTTP (scheme from the endpoint's "scheme" metadata,
-// default http).
+// for gRPC, a base URL for HTTP whose scheme comes from the configuration
+// (https unless http.tls is insecure), never from the source's metadata.
 func (e *edgeExporter) endpointAddress(ep discoveryapi.Endpoint) string {
 	if e.cfg.Protocol != ProtocolHTTP {
 		return ep.Address
 	}
-	scheme := ep.Metadata["scheme"]
-	if scheme != "https" {
-		scheme = "http"
-	}
-	return scheme + "://" + ep.Address
+	return discoveryScheme(e.cfg) + "://" + ep.Address
 }
 
 func (e *edgeExporter) applySnapshot(ctx context.Context, s discoveryapi.Snapshot) {
@@ -88,9 +84,9 @@ func (e *edgeExporter) applySnapshot(ctx context.Context, s discoveryapi.Snapsho
 	eps := make([]*endpoint, 0, len(eligible))
 	for _, d := range eligible {
 		addr := e.endpointAddress(d)
-		ep := &endpoint{id: d.ID, address: addr, weight: max(d.Weight, 1)}
-		if !e.eps.has(d.ID, addr) {
-			c, err := e.newClient(ctx, addr)
+		ep := &endpoint{id: d.ID, address: addr, serverName: d.ServerName, weight: max(d.Weight, 1)}
+		if !e.eps.has(d.ID, addr, d.ServerName) {
+			c, err := e.newNamedClient(ctx, addr, d.ServerName)
 			if err != nil {
 				e.warnLimiter.warn(e.logger, "Cannot use discovered endpoint", zap.String("endpoint", d.ID), zap.Error(err))
 				continue

@@ -16,6 +16,9 @@ type endpoint struct {
 	id string
 	// address is what the client connects to (host:port or base URL).
 	address string
+	// serverName is the TLS server name of a discovered endpoint ("": the
+	// host of address).
+	serverName string
 	// weight is the endpoint's share under round_robin (>= 1).
 	weight int
 	client endpointClient
@@ -59,7 +62,7 @@ func (s *endpointSet) setEndpoints(eps []*endpoint) (removed, unused []*endpoint
 	}
 	out := make([]*endpoint, 0, len(eps))
 	for _, e := range eps {
-		if prev, ok := old[e.id]; ok && prev.address == e.address {
+		if prev, ok := old[e.id]; ok && prev.address == e.address && prev.serverName == e.serverName {
 			prev.weight = e.weight
 			out = append(out, prev)
 			delete(old, e.id)
@@ -77,12 +80,13 @@ func (s *endpointSet) setEndpoints(eps []*endpoint) (removed, unused []*endpoint
 	return removed, unused
 }
 
-// has reports whether an endpoint with this id and address is in the set.
-func (s *endpointSet) has(id, address string) bool {
+// has reports whether an endpoint with this id, address and TLS server name
+// is in the set.
+func (s *endpointSet) has(id, address, serverName string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range s.eps {
-		if e.id == id && e.address == address {
+		if e.id == id && e.address == address && e.serverName == serverName {
 			return true
 		}
 	}

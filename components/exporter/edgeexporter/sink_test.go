@@ -40,6 +40,8 @@ type testSink struct {
 	onRequest   func()
 	failPerCall func(n int) codes.Code
 	maxRecv     int // bytes; 0 = gRPC's default
+	// serverOpts are added to the gRPC server's options (TLS credentials).
+	serverOpts []grpc.ServerOption
 	// failTraces, when set, answers a traces request with its code unless it
 	// is OK (the request's spans are then not recorded).
 	failTraces func(ptrace.Traces) codes.Code
@@ -79,6 +81,7 @@ func (s *testSink) serve(l net.Listener) {
 	if s.maxRecv > 0 {
 		opts = append(opts, grpc.MaxRecvMsgSize(s.maxRecv))
 	}
+	opts = append(opts, s.serverOpts...)
 	srv := grpc.NewServer(opts...)
 	ptraceotlp.RegisterGRPCServer(srv, &sinkTraces{s: s})
 	pmetricotlp.RegisterGRPCServer(srv, &sinkMetrics{s: s})
