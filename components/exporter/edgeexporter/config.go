@@ -135,6 +135,10 @@ type BufferConfig struct {
 	// it. When not set: 64 MiB, or MaxDiskBytes/16 when that is smaller. 0
 	// disables keeping them (the items are still counted).
 	DeadLetterMaxBytes int64 `mapstructure:"dead_letter_max_bytes"`
+
+	// Encryption, when it lists keys, encrypts the buffer at rest (records of
+	// the log and dead-letter entries) with AES-256-GCM. Off by default.
+	Encryption EncryptionConfig `mapstructure:"encryption"`
 }
 
 var _ confmap.Unmarshaler = (*BufferConfig)(nil)
@@ -294,6 +298,7 @@ func (cfg *Config) Validate() error {
 	if b.DeadLetterMaxBytes < 0 {
 		add("\"buffer.dead_letter_max_bytes\" must be >= 0")
 	}
+	errs = append(errs, b.Encryption.validate()...)
 
 	s := cfg.Sending
 	if s.MaxInFlight < 1 {

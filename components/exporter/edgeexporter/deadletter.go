@@ -4,6 +4,7 @@ package edgeexporter // import "github.com/otelcol-edge/otelcol-edge/components/
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -42,8 +43,11 @@ type deadLetter struct {
 	policy string // FsyncAlways, FsyncInterval or FsyncNever
 
 	mu    sync.Mutex
-	files map[uint8]*deadLetterFile
-	size  int64 // bytes of all files
+	files map[string]*deadLetterFile // by file name
+	size  int64                      // bytes of all files
+	// keys, when it has an active key, encrypts the entries (written to
+	// deadletter-<signal>.jsonl.enc, one base64 envelope per line).
+	keys *keyring
 	// closed is set by close; writes after it fail.
 	closed bool
 
@@ -68,25 +72,32 @@ var (
 // deadLetterName is the file of one signal's dead letters.
 func deadLetterName(kind uint8) string { return "deadletter-" + kindName(kind) + ".jsonl" }
 
+// deadLetterEncSuffix ends the name of a file of encrypted dead letters: each
+// line is the base64 of an envelope (see encryption.go) whose plain text is
+// one line of the plain file, without its newline.
+const deadLetterEncSuffix = ".enc"
+
 // openDeadLetter opens (and repairs) the dead-letter files in dir. Files are
 // created on their first entry.
 func openDeadLetter(dir string, maxBytes int64, fsyncPolicy string, interval time.Duration) (d *deadLetter, repaired []string, err error) {
-	d = &deadLetter{dir: dir, max: maxBytes, policy: fsyncPolicy, files: map[uint8]*deadLetterFile{}, stop: make(chan struct{})}
+	d = &deadLetter{dir: dir, max: maxBytes, policy: fsyncPolicy, files: map[string]*deadLetterFile{}, stop: make(chan struct{})}
 	for _, kind := range []uint8{kindTraces, kindMetrics, kindLogs} {
-		path := filepath.Join(dir, deadLetterName(kind))
-		if _, serr := os.Lstat(path); errors.Is(serr, os.ErrNotExist) {
-			continue
+		for _, name := range []string{deadLetterName(kind), deadLetterName(kind) + deadLetterEncSuffix} {
+			path := filepath.Join(dir, name)
+			if _, serr := os.Lstat(path); errors.Is(serr, os.ErrNotExist) {
+				continue
+			}
+			df, cut, oerr := openDeadLetterFile(path)
+			if oerr != nil {
+				_ = d.close()
+				return nil, nil, oerr
+			}
+			if cut > 0 {
+				repaired = append(repaired, fmt.Sprintf("%s: cut %d bytes of a torn last line", path, cut))
+			}
+			d.files[name] = df
+			d.size += df.size
 		}
-		df, cut, oerr := openDeadLetterFile(path)
-		if oerr != nil {
-			_ = d.close()
-			return nil, nil, oerr
-		}
-		if cut > 0 {
-			repaired = append(repaired, fmt.Sprintf("%s: cut %d bytes of a torn last line", path, cut))
-		}
-		d.files[kind] = df
-		d.size += df.size
 	}
 	if fsyncPolicy == FsyncInterval && interval > 0 {
 		d.wg.Go(func() { d.syncLoop(interval) })
@@ -185,6 +196,13 @@ func (d *deadLetter) write(kind uint8, body []byte) error {
 	if err != nil {
 		return err
 	}
+	name := deadLetterName(kind)
+	if d.keys != nil && d.keys.active != nil {
+		env := d.keys.seal(nil, kind, line[:len(line)-1], false)
+		line = base64.StdEncoding.AppendEncode(make([]byte, 0, base64.StdEncoding.EncodedLen(len(env))+1), env)
+		line = append(line, '\n')
+		name += deadLetterEncSuffix
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
@@ -193,13 +211,13 @@ func (d *deadLetter) write(kind uint8, body []byte) error {
 	if d.size+int64(len(line)) > d.max {
 		return errDeadLetterFull
 	}
-	df := d.files[kind]
+	df := d.files[name]
 	if df == nil {
-		path := filepath.Join(d.dir, deadLetterName(kind))
+		path := filepath.Join(d.dir, name)
 		if df, _, err = openDeadLetterFile(path); err != nil {
 			return err
 		}
-		d.files[kind] = df
+		d.files[name] = df
 		d.size += df.size
 		if d.size+int64(len(line)) > d.max {
 			return errDeadLetterFull

@@ -188,6 +188,16 @@ func (e *edgeExporter) read(ctx context.Context, r *wal.Reader) (wal.Record, err
 			if e.poison.skip(rec.Seq) {
 				continue
 			}
+			if rec.Kind&kindEncrypted != 0 {
+				plain, err := e.decrypt(ctx, rec)
+				if errors.Is(err, errRecordTampered) {
+					continue // acknowledged and counted as corrupt
+				}
+				if err != nil {
+					return rec, err
+				}
+				rec.Payload, rec.Kind = plain, rec.Kind&^kindEncrypted
+			}
 			return rec, nil
 		}
 		e.log.Ack(rec.Seq)
@@ -198,7 +208,8 @@ func (e *edgeExporter) read(ctx context.Context, r *wal.Reader) (wal.Record, err
 }
 
 func (e *edgeExporter) readError(err error) {
-	if err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, wal.ErrClosed) {
+	if err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, wal.ErrClosed) ||
+		errors.Is(err, errKeyUnavailable) { // logged by decrypt
 		return
 	}
 	e.tb.ExporterEdgeIoErrors.Add(context.Background(), 1)

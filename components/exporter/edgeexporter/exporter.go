@@ -79,6 +79,9 @@ type edgeExporter struct {
 	// walFS replaces the file system of the log in tests (nil: the OS).
 	walFS wal.FS
 
+	// keys encrypts and decrypts records (nil: buffer.encryption not set).
+	keys *keyring
+
 	// precomputed attribute sets
 	signalAttrs map[uint8]metric.MeasurementOption
 	reasonAttrs map[string]metric.MeasurementOption
@@ -179,6 +182,9 @@ func (e *edgeExporter) start(ctx context.Context, host component.Host) error {
 	if err := e.prepareBufferDir(dir); err != nil {
 		return fmt.Errorf("edge exporter %s: %w", e.set.ID, err)
 	}
+	if err := e.loadKeys(dir); err != nil {
+		return fmt.Errorf("edge exporter %s: %w", e.set.ID, err)
+	}
 	opts := walOptions(e.cfg)
 	opts.FS = e.walFS
 	opts.OnDrop = e.onLogDrop
@@ -193,6 +199,9 @@ func (e *edgeExporter) start(ctx context.Context, host component.Host) error {
 		return fmt.Errorf("edge exporter %s: opening buffer: %w", e.set.ID, err)
 	}
 	e.log = l
+	if err := e.advanceKeyEpochs(dir); err != nil {
+		return fmt.Errorf("edge exporter %s: %w", e.set.ID, err)
+	}
 	rec := l.Recovery()
 	fields := []zap.Field{
 		zap.String("directory", dir), zap.Int("segments", rec.Segments),
@@ -214,6 +223,7 @@ func (e *edgeExporter) start(ctx context.Context, host component.Host) error {
 		if err != nil {
 			return fmt.Errorf("edge exporter %s: opening dead-letter files: %w", e.set.ID, err)
 		}
+		e.deadLetter.keys = e.keys
 		if len(repaired) > 0 {
 			e.logger.Warn("Repaired the dead-letter files", zap.Strings("notes", repaired))
 		}
@@ -262,7 +272,7 @@ func walOptions(cfg *Config) wal.Options {
 		SegmentBytes:       b.SegmentBytes,
 		MaxBytes:           b.logMaxBytes(),
 		FsyncInterval:      b.FsyncInterval,
-		DisableCompression: !b.Compression,
+		DisableCompression: !b.Compression || b.Encryption.encrypts(),
 		MemoryBytes:        b.MemoryBytes,
 	}
 	if b.MemoryBytes == 0 {
@@ -308,6 +318,8 @@ func (e *edgeExporter) cleanupAfterFailedStart() {
 	if e.tb != nil {
 		e.tb.Shutdown()
 	}
+	e.keys.close()
+	e.keys = nil
 }
 
 func (e *edgeExporter) registerCallbacks() error {
@@ -364,7 +376,14 @@ func (e *edgeExporter) append(ctx context.Context, kind uint8, items int, payloa
 	if e.closing.Load() || e.log == nil {
 		return errShuttingDown
 	}
-	if _, err := e.log.Append(ctx, kind, uint32(items), payload); err != nil {
+	stored, storedKind := payload, kind
+	if e.keys != nil && e.keys.active != nil {
+		bp := sealBufPool.Get().(*[]byte)
+		*bp = e.keys.seal((*bp)[:0], kind, payload, e.cfg.Buffer.Compression)
+		stored, storedKind = *bp, kind|kindEncrypted
+		defer putSealBuf(bp) // the log copies the payload
+	}
+	if _, err := e.log.Append(ctx, storedKind, uint32(items), stored); err != nil {
 		switch {
 		case errors.Is(err, wal.ErrFull):
 			// Not a drop: the pipeline gets the error and its client keeps
@@ -436,7 +455,11 @@ func (e *edgeExporter) shutdown(ctx context.Context) error {
 	if e.deadLetter != nil {
 		errs = append(errs, e.deadLetter.close())
 	}
+	if err := e.advanceKeyEpochs(e.bufferDir()); err != nil {
+		e.logger.Warn("Could not update the key epochs of the buffer", zap.Error(err))
+	}
 	errs = append(errs, e.log.Close())
+	e.keys.close()
 	e.tb.Shutdown()
 	st := e.log.Stats()
 	e.logger.Info("Edge exporter stopped", zap.Uint64("pending_records", st.PendingRecords), zap.Uint64("pending_items", st.PendingItems))
