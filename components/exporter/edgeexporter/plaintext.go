@@ -12,13 +12,16 @@ import (
 
 // plaintextTargets lists what the exporter sends to without TLS although it
 // is not on this machine: each static endpoint that is dialled in plain text
-// and whose host is not a loopback address, or, with discovery and gRPC
-// without TLS, the discovery extension's ID (its endpoints are only known at
-// run time). Plain text is an explicit choice (grpc.tls.insecure: true, or an
+// and whose host is not a loopback address, or, with discovery without TLS,
+// the discovery extension's ID (its endpoints are only known at run time). Plain text is an explicit choice (grpc.tls.insecure: true, or an
 // http:// URL with protocol http); start logs it so it is never silent.
 func plaintextTargets(cfg *Config) []string {
 	if cfg.Discovery != nil {
-		if cfg.Protocol != ProtocolHTTP && grpcPlaintext(cfg, "") {
+		plain := grpcPlaintext(cfg, "")
+		if cfg.Protocol == ProtocolHTTP {
+			plain = discoveryScheme(cfg) == "http"
+		}
+		if plain {
 			return []string{cfg.Discovery.String()}
 		}
 		return nil
@@ -39,9 +42,7 @@ func plaintextTargets(cfg *Config) []string {
 // grpcPlaintext reports whether configgrpc dials endpoint without TLS:
 // tls.insecure set, no CA configured and no https:// prefix.
 func grpcPlaintext(cfg *Config, endpoint string) bool {
-	tls := cfg.GRPC.TLS
-	return tls.Insecure && tls.CAFile == "" && tls.CAPem == "" &&
-		!strings.HasPrefix(strings.ToLower(endpoint), "https://")
+	return tlsPlain(cfg.GRPC.TLS) && !strings.HasPrefix(strings.ToLower(endpoint), "https://")
 }
 
 // isLocalEndpoint reports whether an endpoint (host:port, a URL, a gRPC

@@ -41,6 +41,8 @@ func TestPlaintextTargets(t *testing.T) {
 		{"http plain URL", ProtocolHTTP, []string{"http://otlp.example.com:4318", "https://otlp.example.com:4318", "http://127.0.0.1:4318"}, nil, configtls.ClientConfig{}, []string{"http://otlp.example.com:4318"}},
 		{"grpc insecure with discovery", ProtocolGRPC, nil, &disc, configtls.ClientConfig{Insecure: true}, []string{"discovery/backends"}},
 		{"grpc TLS with discovery", ProtocolGRPC, nil, &disc, configtls.ClientConfig{}, nil},
+		{"http TLS with discovery (https)", ProtocolHTTP, nil, &disc, configtls.ClientConfig{}, nil},
+		{"http insecure with discovery (http)", ProtocolHTTP, nil, &disc, configtls.ClientConfig{Insecure: true}, []string{"discovery/backends"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := createDefaultConfig().(*Config)
@@ -48,6 +50,7 @@ func TestPlaintextTargets(t *testing.T) {
 			cfg.Endpoints = tc.endpoints
 			cfg.Discovery = tc.discovery
 			cfg.GRPC.TLS = tc.tls
+			cfg.HTTP.TLS = tc.tls
 			assert.Equal(t, tc.want, plaintextTargets(cfg))
 		})
 	}
