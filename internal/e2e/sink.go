@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"compress/zlib"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	_ "google.golang.org/grpc/encoding/gzip" // accept gzip-compressed gRPC requests, the collector's default
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -150,6 +152,9 @@ type SinkOptions struct {
 	// MaxKeptRequests bounds the payloads kept per signal, the oldest
 	// being dropped first; 0 means 1000.
 	MaxKeptRequests int
+	// TLS, when set, serves both listeners over TLS with this config (set
+	// ClientAuth to require client certificates); see TestCA.
+	TLS *tls.Config
 }
 
 // maxHTTPBody bounds an OTLP/HTTP request body (after decompression).
@@ -245,7 +250,12 @@ func (s *Sink) Start() {
 	s.quit = quit
 	s.mu.Unlock()
 
-	gs := grpc.NewServer(grpc.MaxRecvMsgSize(maxHTTPBody))
+	gsOpts := []grpc.ServerOption{grpc.MaxRecvMsgSize(maxHTTPBody)}
+	if s.opts.TLS != nil {
+		gsOpts = append(gsOpts, grpc.Creds(credentials.NewTLS(s.opts.TLS)))
+		httpLn = tls.NewListener(httpLn, s.opts.TLS)
+	}
+	gs := grpc.NewServer(gsOpts...)
 	ptraceotlp.RegisterGRPCServer(gs, &traceServer{s: s})
 	pmetricotlp.RegisterGRPCServer(gs, &metricsServer{s: s})
 	plogotlp.RegisterGRPCServer(gs, &logsServer{s: s})
@@ -323,9 +333,13 @@ func (s *Sink) GRPCEndpoint() string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.grpcPort))
 }
 
-// HTTPEndpoint returns "http://127.0.0.1:<http port>".
+// HTTPEndpoint returns "http://127.0.0.1:<http port>" ("https://" with TLS).
 func (s *Sink) HTTPEndpoint() string {
-	return "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.httpPort))
+	scheme := "http://"
+	if s.opts.TLS != nil {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.httpPort))
 }
 
 // SetFailure makes the sink answer every following request with mode
