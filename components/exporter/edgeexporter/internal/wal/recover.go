@@ -340,6 +340,16 @@ func (l *Log) countLossesStep(rc recoveredCursor, scanned []scannedSegment, lost
 		if res.tailBytes > 0 {
 			rec.TruncatedBytes += res.tailBytes
 			l.note(rec, "%d unreadable bytes at the end of %s", res.tailBytes, seg.path)
+			if n, ok := tailLost(seg, res); ok && n >= expected {
+				// Only whole records are ever appended: bytes after the
+				// last record are (part of) the next one, whose header is
+				// gone. It is counted even where no watermark covers it.
+				countGap(expected, n)
+				if rc.recordwise(n) {
+					rec.CorruptRecords++ // its items are unknown
+				}
+				expected = n + 1
+			}
 		}
 	}
 	lostBefore(math.MaxUint64)
@@ -365,6 +375,16 @@ func (l *Log) countLossesStep(rc recoveredCursor, scanned []scannedSegment, lost
 	}
 }
 
+// tailLost returns the sequence of the record whose bytes follow the last
+// record of a segment without a readable header (ok=false when there are no
+// such bytes, or they are the torn record, counted apart).
+func tailLost(seg *segment, res scanResult) (uint64, bool) {
+	if res.tailBytes == 0 || res.torn != nil {
+		return 0, false
+	}
+	return max(seg.first, res.lastSeq+1), true
+}
+
 // buildStateStep sets the cursor, the next sequence and the counters from
 // what was scanned.
 func (l *Log) buildStateStep(rc recoveredCursor, scanned []scannedSegment, lost []lostHead, unreadable map[uint64]int64) {
@@ -381,6 +401,9 @@ func (l *Log) buildStateStep(rc recoveredCursor, scanned []scannedSegment, lost 
 		next = max(next, sc.seg.first, sc.res.lastSeq+1)
 		if sc.res.torn != nil {
 			next = max(next, sc.res.torn.seq+1)
+		}
+		if n, ok := tailLost(sc.seg, sc.res); ok {
+			next = max(next, n+1)
 		}
 	}
 	for _, h := range lost {

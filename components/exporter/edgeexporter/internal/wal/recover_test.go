@@ -352,3 +352,43 @@ func TestRecoveryCountsSegmentWithNoIntactRecord(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint64(5), seq, "sequence 4 is not assigned again")
 }
+
+// TestRecoveryCountsRecordWithDestroyedHeaderAtTail: the same as above for a
+// record at the end of a segment that still holds intact records before it:
+// the bytes after the last intact record are the next record, counted as
+// corrupt and its sequence not reused.
+func TestRecoveryCountsRecordWithDestroyedHeaderAtTail(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{SegmentBytes: 1 << 20, DisableCompression: true, Fsync: FsyncAlways}
+	l := openT(t, dir, opts)
+	fresh, err := os.ReadFile(filepath.Join(dir, cursorFileName))
+	require.NoError(t, err)
+	var off int64 = segmentHeaderSize
+	for i := uint64(1); i <= 3; i++ {
+		_, err := l.Append(context.Background(), 1, 2, makePayload(i, 300))
+		require.NoError(t, err)
+		if i < 3 {
+			off = segBytes(t, dir)
+		}
+	}
+	img := t.TempDir()
+	copyDir(t, dir, img)
+	require.NoError(t, l.Close())
+	require.NoError(t, os.WriteFile(filepath.Join(img, cursorFileName), fresh, 0o600))
+	segs := segFiles(t, img)
+	require.Len(t, segs, 1)
+	f, err := os.OpenFile(segs[0], os.O_RDWR, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt([]byte("XXXXXXXXXXXX"), off+4) // record 3's header
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	l = openT(t, img, opts)
+	defer l.Close()
+	rec := l.Recovery()
+	assert.Equal(t, uint64(1), rec.CorruptRecords, "record 3 is counted")
+	assert.Equal(t, uint64(2), rec.PendingRecords)
+	seq, err := l.Append(context.Background(), 1, 2, makePayload(4, 100))
+	require.NoError(t, err)
+	assert.Equal(t, uint64(4), seq, "sequence 3 is not assigned again")
+}
