@@ -318,7 +318,8 @@ func (kr *keyring) seal(dst []byte, kind uint8, plain []byte, compress bool) []b
 	var nonce [envNonceSize]byte
 	binary.BigEndian.PutUint64(nonce[4:], kr.counter.Add(1))
 	dst = append(dst, nonce[:]...)
-	aad := append(dst[start:start+hdrLen:start+hdrLen], kind)
+	var aadBuf [3 + 64 + envFPSize + envSaltSize + envNonceSize + 1]byte
+	aad := append(append(aadBuf[:0], dst[start:start+hdrLen]...), kind)
 	dst = k.aead.Seal(dst, nonce[:], plain, aad)
 	if scratch != nil {
 		if cap(*scratch) <= 4<<20 {
@@ -367,8 +368,8 @@ func (kr *keyring) open(kind uint8, env []byte) ([]byte, error) {
 		return nil, err
 	}
 	nonce := env[hdrLen-envNonceSize : hdrLen]
-	aad := make([]byte, 0, hdrLen+1)
-	aad = append(append(aad, env[:hdrLen]...), kind)
+	var aadBuf [3 + 255 + envFPSize + envSaltSize + envNonceSize + 1]byte
+	aad := append(append(aadBuf[:0], env[:hdrLen]...), kind)
 	var scratch *[]byte
 	var out []byte
 	compressed := env[1]&envCompressed != 0
