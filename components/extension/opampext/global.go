@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package opampext // import "github.com/otelcol-edge/otelcol-edge/components/extension/opampext"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+
+	"go.opentelemetry.io/collector/confmap"
+	"go.uber.org/zap"
+)
+
+// global is the process's agent: started by the opamp: provider's first
+// Retrieve (provider mode) or by the extension when no provider runs
+// (reporting only).
+var global struct {
+	mu       sync.Mutex
+	agent    *agent
+	provider bool
+}
+
+// RetrieveForProvider is the opamp: provider's Retrieve: it starts the
+// process's agent on the first call (reading the opamp section of the local
+// config file at path) and returns the config to run now: the config being
+// tried, else the last accepted remote config, else the local file.
+func RetrieveForProvider(ctx context.Context, logger *zap.Logger, path string, watcher confmap.WatcherFunc) ([]byte, error) {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	global.mu.Lock()
+	a := global.agent
+	if a == nil {
+		section, cfg, err := localSection(path)
+		if err != nil {
+			global.mu.Unlock()
+			return nil, err
+		}
+		a, err = newAgent(cfg, agentSettings{
+			logger:        logger.With(zap.String("component", "opamp")),
+			bootstrap:     path,
+			localSection:  section,
+			acceptsRemote: true,
+			validate:      selfValidate(cfg.StorageDirectory),
+			restart:       reexec(logger),
+		})
+		if err == nil {
+			err = a.start(ctx)
+		}
+		if err != nil {
+			global.mu.Unlock()
+			return nil, err
+		}
+		global.agent, global.provider = a, true
+	} else if a.bootstrap != path {
+		global.mu.Unlock()
+		return nil, fmt.Errorf("opamp:%s: only one opamp: URI per process (already opamp:%s)", path, a.bootstrap)
+	}
+	global.mu.Unlock()
+	return a.retrieve(watcher)
+}
+
+// ShutdownProvider stops the provider's agent (the collector is exiting).
+func ShutdownProvider(ctx context.Context) error {
+	global.mu.Lock()
+	a := global.agent
+	if a == nil || !global.provider {
+		global.mu.Unlock()
+		return nil
+	}
+	global.agent, global.provider = nil, false
+	global.mu.Unlock()
+	return a.stop(ctx)
+}
+
+// currentGeneration is the generation of the config being built: the
+// extension is created right after the provider served it.
+func currentGeneration() uint64 {
+	global.mu.Lock()
+	defer global.mu.Unlock()
+	if global.agent == nil {
+		return 0
+	}
+	return global.agent.generationNow()
+}
+
+// selfValidate runs `<this binary> validate` on the bytes the provider would
+// serve: unmarshal, every component's Validate and the pipelines' wiring,
+// exactly what `otelcol-edge validate` checks.
+func selfValidate(dir string) func(ctx context.Context, served []byte) error {
+	return func(ctx context.Context, served []byte) error {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		f, err := os.CreateTemp(dir, "validate-*.yaml")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(f.Name())
+		_, err = f.Write(served)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		out, err := exec.CommandContext(ctx, exe, "validate", "--config=file:"+f.Name()).CombinedOutput()
+		if err == nil {
+			return nil
+		}
+		return errors.New(validateMessage(string(out), err))
+	}
+}
+
+// validateMessage keeps the error lines of `validate`'s output.
+func validateMessage(out string, err error) string {
+	var lines []string
+	for l := range strings.SplitSeq(out, "\n") {
+		if msg, ok := strings.CutPrefix(strings.TrimSpace(l), "Error: "); ok {
+			lines = append(lines, msg)
+		}
+	}
+	if len(lines) == 0 {
+		if s := strings.TrimSpace(out); s != "" {
+			return s
+		}
+		return err.Error()
+	}
+	return strings.Join(lines, "; ")
+}
+
+// reexec replaces the process by a fresh copy of itself (same PID, same
+// arguments and environment): after a failed start, upstream's collector ends
+// the process; the new image boots onto the previous config.
+func reexec(logger *zap.Logger) func(reason string) {
+	return func(reason string) {
+		exe, err := os.Executable()
+		if err == nil {
+			logger.Warn("Restarting the collector onto the previous config", zap.String("reason", reason))
+			_ = logger.Sync()
+			err = syscall.Exec(exe, os.Args, os.Environ())
+		}
+		logger.Error("Cannot restart the collector; exiting so that the service manager restarts it", zap.Error(err))
+		os.Exit(70)
+	}
+}
