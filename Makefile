@@ -18,6 +18,7 @@ RUN_DATA_DIR     ?= $(CURDIR)/_build/data
 COMPONENT_MODULES := components/exporter/edgeexporter \
                      components/extension/discoveryext \
                      components/extension/discoveryext/discoveryapi \
+                     components/extension/opampext \
                      components/processor/enrichprocessor \
                      components/processor/filterprocessor
 # bench/ is the benchmark harness against the upstream anchor (make bench);
