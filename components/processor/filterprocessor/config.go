@@ -40,6 +40,10 @@ const (
 	RedactDelete = "delete"
 )
 
+// minHashKeyBytes is the shortest redact.hash_key accepted: 32 bytes, the size of an
+// HMAC-SHA256 output (RFC 2104 recommends keys no shorter than the hash output).
+const minHashKeyBytes = 32
+
 // Key pattern kinds.
 const (
 	// MatchExact compares the key literally (the default).
@@ -160,6 +164,8 @@ type RedactConfig struct {
 	// Values are rules by value content, applied to every remaining value of any type.
 	Values []ValueRule `mapstructure:"values"`
 	// HashKey is the HMAC-SHA256 key used by the `hash` action; typically `${env:FILTER_HASH_KEY}`.
+	// At least 32 bytes: a short key can be brute-forced from one known value and its hash,
+	// and then every hashed value can be guessed offline.
 	HashKey configopaque.String `mapstructure:"hash_key"`
 	// Mask is the replacement text of the `mask` action. Default "****".
 	Mask string `mapstructure:"mask"`
@@ -361,8 +367,12 @@ func (r *RedactConfig) validate() []error {
 			add("%q must be %q, %q or %q, got %q", path+".action", RedactMask, RedactHash, RedactDelete, v.Action)
 		}
 	}
-	if needsKey && len(r.HashKey) == 0 {
+	switch {
+	case needsKey && len(r.HashKey) == 0:
 		add("\"redact.hash_key\" must be set when a rule uses the %q action", RedactHash)
+	case len(r.HashKey) > 0 && len(r.HashKey) < minHashKeyBytes:
+		// The key itself is never printed.
+		add("\"redact.hash_key\" must be at least %d bytes, got %d (e.g. `openssl rand -hex 32`)", minHashKeyBytes, len(r.HashKey))
 	}
 	return errs
 }

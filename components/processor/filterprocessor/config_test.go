@@ -4,12 +4,14 @@ package filterprocessor
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
@@ -66,7 +68,7 @@ func TestLoadConfig(t *testing.T) {
 				LogConditions: []ConditionGroup{{Conditions: []string{`log.severity_number < SEVERITY_NUMBER_INFO`}}},
 				Redact: RedactConfig{
 					AllowKeys: []string{"service.*", "http.route", "http.status_code", "message"},
-					HashKey:   "${env:FILTER_HASH_KEY}",
+					HashKey:   "example-hash-key-of-at-least-32-bytes",
 					Mask:      "[redacted]",
 					Keys: []KeyRule{
 						{Name: "passwords", Pattern: "*password*", Match: MatchGlob, Action: RedactDelete},
@@ -99,6 +101,7 @@ func TestLoadConfigInvalid(t *testing.T) {
 		{file: "invalid_condition.yaml", errors: []string{`rule "broken" (trace_conditions[0].conditions[1]) "span.name == "`, "condition has invalid syntax"}},
 		{file: "invalid_mixed.yaml", errors: []string{`"trace_conditions" cannot be used together with "traces.resource", "traces.span" or "traces.spanevent"`}},
 		{file: "invalid_error_mode.yaml", errors: []string{"'error_mode' unknown error mode loud"}},
+		{file: "invalid_hash_key.yaml", errors: []string{"\"redact.hash_key\" must be at least 32 bytes, got 31"}},
 		{file: "invalid_values.yaml", errors: []string{
 			`"mode" must be "enforce" or "dry_run", got "maybe"`,
 			`"log_conditions[0].action" must be "drop" or "keep", got "allow"`,
@@ -125,4 +128,40 @@ func TestShortFormMixedStyles(t *testing.T) {
 		"log_conditions": []any{"log.body == \"x\"", map[string]any{"conditions": []any{"log.body == \"y\""}}},
 	}).Unmarshal(cfg)
 	require.ErrorContains(t, err, `"log_conditions" mixes plain conditions and condition groups`)
+}
+
+// TestHashKeyLength: redact.hash_key must be at least 32 bytes whenever it is set (whether or
+// not a rule hashes); the error gives the length, never the key.
+func TestHashKeyLength(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		key     string
+		hashing bool
+		wantErr string
+	}{
+		{name: "32 bytes", key: strings.Repeat("k", 32), hashing: true},
+		{name: "64 hex characters", key: strings.Repeat("ab", 32), hashing: true},
+		{name: "31 bytes", key: strings.Repeat("k", 31), hashing: true, wantErr: `"redact.hash_key" must be at least 32 bytes, got 31`},
+		{name: "1 byte, no hash rule", key: "Z", wantErr: `"redact.hash_key" must be at least 32 bytes, got 1`},
+		{name: "unset, hash rule", hashing: true, wantErr: `"redact.hash_key" must be set when a rule uses the "hash" action`},
+		{name: "unset, no hash rule"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := createDefaultConfig().(*Config)
+			cfg.Redact.HashKey = configopaque.String(tc.key)
+			cfg.Redact.Keys = []KeyRule{{Pattern: "user.id", Action: RedactMask}}
+			if tc.hashing {
+				cfg.Redact.Keys[0].Action = RedactHash
+			}
+			err := confmap.Validate(cfg)
+			if tc.wantErr == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tc.wantErr)
+			if tc.key != "" {
+				assert.NotContains(t, err.Error(), tc.key, "the key must not be printed")
+			}
+		})
+	}
 }

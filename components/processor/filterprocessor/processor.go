@@ -186,11 +186,15 @@ func (p *filterProcessor) processMetrics(ctx context.Context, md pmetric.Metrics
 				if filtering && st.decide(levelItem) {
 					return p.remove(true)
 				}
-				if !points {
-					return false
+				if points {
+					p.dataPoints(st, m, filtering && p.set.deepest == levelSub, redacting)
 				}
-				p.dataPoints(st, m, filtering && p.set.deepest == levelSub, redacting)
-				return filtering && dataPointCount(m) == 0 && m.Type() != pmetric.MetricTypeEmpty
+				if redacting {
+					// Metric metadata is attributes too (allow_keys applies); redacted after
+					// the data points, whose conditions may read it, as resources and scopes are.
+					p.red.attributes(st, m.Metadata())
+				}
+				return points && filtering && dataPointCount(m) == 0 && m.Type() != pmetric.MetricTypeEmpty
 			})
 			if redacting {
 				p.red.attributes(st, sm.Scope().Attributes())
@@ -211,32 +215,53 @@ func (p *filterProcessor) processMetrics(ctx context.Context, md pmetric.Metrics
 	return md, nil
 }
 
-// dataPoints filters and redacts the data points of one metric, whatever its type.
+// noExemplars stands for the exemplars of a summary data point, which has none. It is only
+// read (its length), so one instance is shared.
+var noExemplars = pmetric.NewExemplarSlice()
+
+// dataPoints filters and redacts the data points of one metric, whatever its type. A kept
+// point's exemplars are redacted with it: their filtered attributes are attributes of the
+// point that an aggregation moved there, and must not leak past allow_keys or the rules.
 func (p *filterProcessor) dataPoints(st *pass, m pmetric.Metric, filtering, redacting bool) {
 	c := &st.cur
-	visit := func(attrs pcommon.Map) bool {
+	visit := func(attrs pcommon.Map, exemplars pmetric.ExemplarSlice) bool {
 		c.dpAttrs = attrs
 		if filtering && st.decide(levelSub) {
 			return p.remove(true)
 		}
 		if redacting {
 			p.red.attributes(st, attrs)
+			for i := range exemplars.Len() {
+				p.red.attributes(st, exemplars.At(i).FilteredAttributes())
+			}
 		}
 		return false
 	}
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
-		m.Gauge().DataPoints().RemoveIf(func(dp pmetric.NumberDataPoint) bool { c.numDP = dp; return visit(dp.Attributes()) })
+		m.Gauge().DataPoints().RemoveIf(func(dp pmetric.NumberDataPoint) bool {
+			c.numDP = dp
+			return visit(dp.Attributes(), dp.Exemplars())
+		})
 	case pmetric.MetricTypeSum:
-		m.Sum().DataPoints().RemoveIf(func(dp pmetric.NumberDataPoint) bool { c.numDP = dp; return visit(dp.Attributes()) })
+		m.Sum().DataPoints().RemoveIf(func(dp pmetric.NumberDataPoint) bool {
+			c.numDP = dp
+			return visit(dp.Attributes(), dp.Exemplars())
+		})
 	case pmetric.MetricTypeHistogram:
-		m.Histogram().DataPoints().RemoveIf(func(dp pmetric.HistogramDataPoint) bool { c.histDP = dp; return visit(dp.Attributes()) })
+		m.Histogram().DataPoints().RemoveIf(func(dp pmetric.HistogramDataPoint) bool {
+			c.histDP = dp
+			return visit(dp.Attributes(), dp.Exemplars())
+		})
 	case pmetric.MetricTypeExponentialHistogram:
 		m.ExponentialHistogram().DataPoints().RemoveIf(func(dp pmetric.ExponentialHistogramDataPoint) bool {
 			c.expDP = dp
-			return visit(dp.Attributes())
+			return visit(dp.Attributes(), dp.Exemplars())
 		})
 	case pmetric.MetricTypeSummary:
-		m.Summary().DataPoints().RemoveIf(func(dp pmetric.SummaryDataPoint) bool { c.sumDP = dp; return visit(dp.Attributes()) })
+		m.Summary().DataPoints().RemoveIf(func(dp pmetric.SummaryDataPoint) bool {
+			c.sumDP = dp
+			return visit(dp.Attributes(), noExemplars)
+		})
 	}
 }

@@ -22,10 +22,13 @@ import (
 
 const card = "4111 1111 1111 1111"
 
+// testHashKey is a hash key of the minimum length, 32 bytes.
+const testHashKey = "0123456789abcdef0123456789abcdef"
+
 func redactCfg() *Config {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Redact = RedactConfig{
-		HashKey: "k",
+		HashKey: testHashKey,
 		Mask:    DefaultMask,
 		Keys: []KeyRule{
 			{Pattern: "*password*", Match: MatchGlob, Action: RedactDelete},
@@ -60,7 +63,7 @@ func checkRedacted(t *testing.T, m pcommon.Map, where string) {
 	assert.Equal(t, "42", get("small"), where)
 	_, ok := m.Get("db_password")
 	assert.False(t, ok, where)
-	mac := hmac.New(sha256.New, []byte("k"))
+	mac := hmac.New(sha256.New, []byte(testHashKey))
 	mac.Write([]byte("u-1"))
 	assert.Equal(t, hex.EncodeToString(mac.Sum(nil)), get("user.id"), where)
 	assert.Equal(t, "****", get("token_x"), where)
