@@ -24,9 +24,9 @@ type opampExtension struct {
 }
 
 var (
-	_ extensioncapabilities.PipelineWatcher       = (*opampExtension)(nil)
-	_ extensioncapabilities.ConfigSnapshotWatcher = (*opampExtension)(nil)
-	_ componentstatus.Watcher                     = (*opampExtension)(nil)
+	_ extensioncapabilities.PipelineWatcher        = (*opampExtension)(nil)
+	_ extensioncapabilities.ConfigSnapshotWatcher  = (*opampExtension)(nil)
+	_ extensioncapabilities.ComponentStatusWatcher = (*opampExtension)(nil)
 )
 
 // Start attaches to the process's agent, or starts a reporting-only one.
@@ -85,8 +85,8 @@ func (e *opampExtension) Ready() error {
 // NotReady is called before the receivers stop.
 func (e *opampExtension) NotReady() error { return nil }
 
-// ComponentStatusChanged receives every component's status.
-func (e *opampExtension) ComponentStatusChanged(source *componentstatus.InstanceID, event *componentstatus.Event) {
+// Changed receives every component's status.
+func (e *opampExtension) Changed(source *componentstatus.InstanceID, event *componentstatus.Event) {
 	if e.agent != nil {
 		e.agent.onStatus(e.gen, source, event)
 	}

@@ -42,7 +42,7 @@ func RetrieveForProvider(ctx context.Context, logger *zap.Logger, path string, w
 			return nil, err
 		}
 		a, err = newAgent(cfg, agentSettings{
-			logger:        logger.With(zap.String("component", "opamp")),
+			logger:        logger, // not With(): the collector swaps the core of its provider logger after start-up
 			bootstrap:     path,
 			localSection:  section,
 			acceptsRemote: true,
@@ -118,21 +118,21 @@ func selfValidate(dir string) func(ctx context.Context, served []byte) error {
 	}
 }
 
-// validateMessage keeps the error lines of `validate`'s output.
+// validateMessage is the error of `validate`'s output: from "Error: " on,
+// on one line.
 func validateMessage(out string, err error) string {
-	var lines []string
-	for l := range strings.SplitSeq(out, "\n") {
-		if msg, ok := strings.CutPrefix(strings.TrimSpace(l), "Error: "); ok {
-			lines = append(lines, msg)
-		}
+	if i := strings.Index(out, "Error: "); i >= 0 {
+		out = out[i+len("Error: "):]
 	}
-	if len(lines) == 0 {
-		if s := strings.TrimSpace(out); s != "" {
-			return s
-		}
+	msg := strings.Join(strings.Fields(out), " ")
+	if msg == "" {
 		return err.Error()
 	}
-	return strings.Join(lines, "; ")
+	const maxLen = 4096
+	if len(msg) > maxLen {
+		msg = msg[:maxLen] + "..."
+	}
+	return msg
 }
 
 // reexec replaces the process by a fresh copy of itself (same PID, same

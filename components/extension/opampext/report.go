@@ -171,32 +171,46 @@ func parseEdgeMetrics(sc *bufio.Scanner) edgeState {
 		if !strings.HasPrefix(line, "otelcol_exporter_edge_") {
 			continue
 		}
-		name, rest, ok := strings.Cut(line, "{")
-		if !ok {
+		// name{labels} value, or name value (the collector drops the
+		// component labels of its own metrics: the exporter is then "edge").
+		var name, labels, value string
+		if n, rest, ok := strings.Cut(line, "{"); ok {
+			l, v, ok := strings.Cut(rest, "} ")
+			if !ok {
+				continue
+			}
+			name, labels, value = n, l, v
+		} else if n, v, ok := strings.Cut(line, " "); ok {
+			name, value = n, v
+		} else {
 			continue
 		}
-		labels, value, ok := strings.Cut(rest, "} ")
-		if !ok {
+		fields := strings.Fields(value)
+		if len(fields) == 0 {
 			continue
 		}
-		v, err := strconv.ParseFloat(strings.Fields(value)[0], 64)
+		v, err := strconv.ParseFloat(fields[0], 64)
 		if err != nil {
 			continue
 		}
-		id := labelValue(labels, "exporter")
+		id := labelValue(labels, "otelcol_component_id")
 		if id == "" {
-			continue
+			id = labelValue(labels, "exporter")
+		}
+		if id == "" {
+			id = "edge"
 		}
 		e := out[id]
+		// One exporter may show once per signal, all on one buffer: keep the largest.
 		switch {
 		case strings.HasPrefix(name, "otelcol_exporter_edge_state"):
-			e.state = v
+			e.state = max(e.state, v)
 		case strings.HasPrefix(name, "otelcol_exporter_edge_buffer_items"):
-			e.items = v
+			e.items = max(e.items, v)
 		case strings.HasPrefix(name, "otelcol_exporter_edge_buffer_bytes"):
-			e.bytes = v
+			e.bytes = max(e.bytes, v)
 		case strings.HasPrefix(name, "otelcol_exporter_edge_buffer_oldest_age"):
-			e.oldestAge = v
+			e.oldestAge = max(e.oldestAge, v)
 		default:
 			continue
 		}
