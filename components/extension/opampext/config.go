@@ -76,12 +76,15 @@ func (cfg *Config) Validate() error {
 	if cfg.StorageDirectory == "" {
 		errs = append(errs, errors.New(`"storage_directory" must be set`))
 	}
-	for key, d := range map[string]time.Duration{
-		"apply_timeout": cfg.ApplyTimeout, "stable_for": cfg.StableFor, "validate_timeout": cfg.ValidateTimeout,
-		"report_interval": cfg.ReportInterval, "server.heartbeat_interval": cfg.Server.HeartbeatInterval,
+	for _, d := range []struct {
+		key string
+		val time.Duration
+	}{
+		{"server.heartbeat_interval", cfg.Server.HeartbeatInterval}, {"apply_timeout", cfg.ApplyTimeout},
+		{"stable_for", cfg.StableFor}, {"validate_timeout", cfg.ValidateTimeout}, {"report_interval", cfg.ReportInterval},
 	} {
-		if d <= 0 {
-			errs = append(errs, fmt.Errorf("%q must be > 0, got %s", key, d))
+		if d.val <= 0 {
+			errs = append(errs, fmt.Errorf("%q must be > 0, got %s", d.key, d.val))
 		}
 	}
 	if cfg.StableFor >= cfg.ApplyTimeout && cfg.ApplyTimeout > 0 {

@@ -46,8 +46,10 @@ func newFleetServer(t *testing.T, token string) *fleetServer {
 	return f
 }
 
-func (f *fleetServer) wsURL() string   { return "ws://127.0.0.1:" + strconv.Itoa(f.port) + "/v1/opamp" }
-func (f *fleetServer) httpURL() string { return "http://127.0.0.1:" + strconv.Itoa(f.port) + "/v1/opamp" }
+func (f *fleetServer) wsURL() string { return "ws://127.0.0.1:" + strconv.Itoa(f.port) + "/v1/opamp" }
+func (f *fleetServer) httpURL() string {
+	return "http://127.0.0.1:" + strconv.Itoa(f.port) + "/v1/opamp"
+}
 
 func (f *fleetServer) start() {
 	f.t.Helper()
