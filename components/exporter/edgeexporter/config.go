@@ -167,7 +167,10 @@ func (b *BufferConfig) logMaxBytes() int64 {
 
 // SendingConfig configures how the log is drained to the backends.
 type SendingConfig struct {
-	// MaxInFlight is the number of export requests in flight at once.
+	// MaxInFlight is the number of export requests in flight at once, for
+	// the exporter instance (shared by its endpoints). Default 2. While fewer are in
+	// flight, records are sent as soon as they are in the log; while all are,
+	// records accumulate into the next request (adaptive batching).
 	MaxInFlight int `mapstructure:"max_in_flight"`
 
 	// BatchMaxItems bounds the items (spans, data points, log records) per request.
@@ -176,8 +179,9 @@ type SendingConfig struct {
 	// BatchMaxBytes bounds the uncompressed protobuf bytes per request.
 	BatchMaxBytes int `mapstructure:"batch_max_bytes"`
 
-	// FlushInterval is how long the sender waits for more records before it
-	// sends a batch that is not full.
+	// FlushInterval bounds how long a batch that is not full keeps growing
+	// while every in-flight slot is busy; it is never waited for while a
+	// slot is free. It is also how often an idle dispatcher checks its state.
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
 
 	// ReplayBytesPerSecond limits the send rate (uncompressed protobuf bytes per

@@ -29,7 +29,9 @@ type batch struct {
 // online / offline / replaying state machine.
 //
 //   - online: batches are sent to the chosen endpoint with up to
-//     sending.max_in_flight requests in flight;
+//     sending.max_in_flight requests in flight. Batching is adaptive (see
+//     nextBatch): while a slot is free, what is in the log is sent at once;
+//     while every slot is busy, records accumulate into the next request;
 //   - a retryable failure marks the endpoint down (exponential backoff with
 //     jitter); the dispatcher waits for the requests in flight, rewinds the
 //     reader to the first unacknowledged record and sends from there again,
@@ -43,12 +45,14 @@ type batch struct {
 func (e *edgeExporter) run(ctx context.Context) {
 	defer close(e.done)
 	r := e.log.NewReader()
+	// Everything recovered at start is durable.
+	e.durable.advance(e.log.Stats().LastSeq)
 	var (
 		wg      sync.WaitGroup
 		carry   *wal.Record
 		probing bool
 	)
-	slots := make(chan struct{}, e.cfg.Sending.MaxInFlight)
+	slots := newInflightSlots(e.cfg.Sending.MaxInFlight)
 	defer wg.Wait()
 
 	for ctx.Err() == nil {
@@ -68,12 +72,16 @@ func (e *edgeExporter) run(ctx context.Context) {
 		// Still offline while the probe is in flight: only a success (in
 		// send) moves the state to replaying.
 
-		b, caughtUp := e.nextBatch(ctx, r, &carry)
+		b, caughtUp := e.nextBatch(ctx, r, &carry, slots)
 		if b == nil {
 			if caughtUp && e.state.Load() == stateReplaying && !e.retryNeeded.Load() {
 				e.setState(stateOnline)
 			}
 			continue
+		}
+		// buffer.fsync always: nothing leaves before its group commit.
+		if !e.durable.wait(ctx, b.seqs[len(b.seqs)-1]) {
+			return
 		}
 		// Choose the endpoint only now: the set may have changed while the
 		// batch was being collected.
@@ -87,21 +95,19 @@ func (e *edgeExporter) run(ctx context.Context) {
 		if replay {
 			e.pace(ctx, len(b.body))
 		}
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
+		if !slots.acquire(ctx) {
 			return
 		}
 		if e.retryNeeded.Load() {
 			// A request failed while this batch was being collected: sending
 			// it now could put it before the failed one. Drop it; the rewind
 			// reads it again after the failed records.
-			<-slots
+			slots.release()
 			continue
 		}
 		wg.Add(1)
 		go func() {
-			defer func() { <-slots; wg.Done() }()
+			defer func() { slots.release(); wg.Done() }()
 			e.send(ctx, ep, b, replay)
 		}()
 		if probing {
@@ -115,40 +121,77 @@ func (e *edgeExporter) run(ctx context.Context) {
 	}
 }
 
-// nextBatch collects consecutive records of one kind up to the batch limits,
-// waiting at most sending.flush_interval for more. It returns nil when no
-// record arrived in that time; caughtUp reports that the reader reached the
-// tail of the log.
-func (e *edgeExporter) nextBatch(ctx context.Context, r *wal.Reader, carry **wal.Record) (*batch, bool) {
+// nextBatch collects consecutive records of one kind up to the batch limits
+// (sending.batch_max_items, sending.batch_max_bytes). Batching is adaptive:
+//
+//   - it takes every record already in the log, without waiting;
+//   - then, if an in-flight slot is free, the batch is sent at once: an idle
+//     link adds no batching delay, whatever sending.flush_interval;
+//   - while every slot is busy, it waits for more records and sends them as
+//     one request when a slot frees up, when the batch is full, or at the
+//     latest sending.flush_interval after its first record was read (the
+//     batch then waits for the next free slot as it is).
+//
+// Under saturation the batches fill up by themselves while the requests are
+// in flight. It returns nil when no record arrived within
+// sending.flush_interval (so the dispatcher checks its state at least that
+// often); caughtUp reports that the reader reached the tail of the log.
+func (e *edgeExporter) nextBatch(ctx context.Context, r *wal.Reader, carry **wal.Record, slots *inflightSlots) (*batch, bool) {
 	wait := e.cfg.Sending.FlushInterval
 	if wait <= 0 {
 		wait = time.Millisecond
 	}
-	dctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
 
 	var recs []wal.Record
 	if *carry != nil {
 		recs = append(recs, **carry)
 		*carry = nil
 	} else {
+		dctx, cancel := context.WithTimeout(ctx, wait)
 		rec, err := e.read(dctx, r)
+		cancel()
 		if err != nil {
 			e.readError(err)
 			return nil, true
 		}
 		recs = append(recs, rec)
 	}
+	deadline := time.Now().Add(wait)
 	items, size := int(recs[0].Items), len(recs[0].Payload)
 	caughtUp := false
 	maxRecords := int(e.batchCap.Load())
 	for items < e.cfg.Sending.BatchMaxItems && size < e.cfg.Sending.BatchMaxBytes && !e.retryNeeded.Load() &&
 		(maxRecords == 0 || len(recs) < maxRecords) {
-		rec, err := e.read(dctx, r)
+		// What is in the log already joins the batch.
+		rec, err := e.read(doneContext, r)
 		if err != nil {
-			e.readError(err)
-			caughtUp = true
-			break
+			if !errors.Is(err, context.Canceled) {
+				e.readError(err)
+				caughtUp = true
+				break
+			}
+			// Nothing more in the log now. With a free slot (or past
+			// the deadline) send; otherwise wait for a record, a free
+			// slot or the deadline, whichever comes first.
+			if !time.Now().Before(deadline) {
+				caughtUp = true
+				break
+			}
+			wctx, cancel, free := slots.waitContext(ctx, deadline)
+			if free {
+				caughtUp = true
+				break
+			}
+			rec, err = e.read(wctx, r)
+			cancel()
+			if err != nil {
+				if ctx.Err() != nil || !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+					e.readError(err)
+					caughtUp = true
+					break
+				}
+				continue // a slot freed up, or the deadline: checked above
+			}
 		}
 		if rec.Kind != recs[0].Kind || items+int(rec.Items) > e.cfg.Sending.BatchMaxItems || size+len(rec.Payload) > e.cfg.Sending.BatchMaxBytes {
 			c := rec

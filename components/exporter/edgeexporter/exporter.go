@@ -72,6 +72,9 @@ type edgeExporter struct {
 	// batchCap limits the records per request after a backend refused one as
 	// too large (0: no limit); reset by the next success.
 	batchCap atomic.Int64
+	// durable holds back, under buffer.fsync always, records whose group
+	// commit has not completed (see durableGate).
+	durable durableGate
 
 	// replay pacing (dispatcher goroutine only)
 	paceNext time.Time
@@ -113,6 +116,7 @@ func newEdgeExporter(set exporter.Settings, cfg *Config) (*edgeExporter, error) 
 		e.reasonAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r)))
 	}
 	e.refusedFull = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", refusedBufferFull)))
+	e.durable.enabled = cfg.Buffer.Fsync == FsyncAlways
 	return e, nil
 }
 
@@ -383,7 +387,8 @@ func (e *edgeExporter) append(ctx context.Context, kind uint8, items int, payloa
 		stored, storedKind = *bp, kind|kindEncrypted
 		defer putSealBuf(bp) // the log copies the payload
 	}
-	if _, err := e.log.Append(ctx, storedKind, uint32(items), stored); err != nil {
+	seq, err := e.log.Append(ctx, storedKind, uint32(items), stored)
+	if err != nil {
 		switch {
 		case errors.Is(err, wal.ErrFull):
 			// Not a drop: the pipeline gets the error and its client keeps
@@ -395,6 +400,10 @@ func (e *edgeExporter) append(ctx context.Context, kind uint8, items int, payloa
 		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 			return err
 		default:
+			// The record may be in the log without its fsync (the pipeline
+			// gets the error and may send it again): do not hold back the
+			// records behind it for ever.
+			e.durable.advance(e.log.Stats().LastSeq)
 			e.tb.ExporterEdgeIoErrors.Add(ctx, 1)
 			e.ioDegraded.Store(true)
 			e.reportStatus(componentstatus.NewRecoverableErrorEvent(fmt.Errorf("buffer I/O error: %w", err)))
@@ -402,6 +411,7 @@ func (e *edgeExporter) append(ctx context.Context, kind uint8, items int, payloa
 			return err
 		}
 	}
+	e.durable.advance(seq)
 	e.tb.ExporterEdgeItemsAppended.Add(ctx, int64(items), e.signalAttrs[kind])
 	if e.ioDegraded.Load() && e.ioDegraded.Swap(false) && e.state.Load() != stateOffline {
 		e.reportStatus(componentstatus.NewEvent(componentstatus.StatusOK))
