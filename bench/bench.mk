@@ -3,8 +3,9 @@
 #
 #   include bench/bench.mk
 #
-#   make bench-quick   ~1.5 minutes: 1 run per collector, short scenarios
-#   make bench         ~6.5 minutes: 3 interleaved runs per collector
+#   make bench-quick   ~3 minutes: 1 run per collector, short scenarios
+#   make bench         ~10 minutes: 3 interleaved runs per collector, and the
+#                      latency under load (L: 1 run per collector and level)
 #   make reliability-quick  ~6 minutes: fault scenarios, short version
 #   make reliability        ~19 minutes: fault scenarios, full numbers
 #
@@ -17,6 +18,8 @@
 # bench/anchor/builder-config.yaml is built into _build/anchor/. The anchor
 # runs bench/anchor/pipeline.yaml. Results go to bench/results/results.md.
 # Extra runner flags: make bench BENCH_FLAGS='-runs 5 -s1-duration 30s'.
+# A/B of a change: BENCH_FLAGS='-ours-before-bin _build/old/otelcol-edge' runs
+# that binary interleaved as "ours (before)" in S1 and L.
 # The reliability suite writes bench/results/reliability.md; extra flags:
 # make reliability RELIABILITY_FLAGS='-scenarios r1,r4 -corrupt-trials 200'.
 #
@@ -65,16 +68,16 @@ bench-runner:
 	@mkdir -p $(dir $(BENCH_RUNNER))
 	cd $(BENCH_DIR) && $(GO) build -o $(BENCH_RUNNER) ./cmd/bench
 
-## bench: full side-by-side benchmark (3 interleaved runs each, ~6.5 minutes on 2 cores)
+## bench: full side-by-side benchmark (3 interleaved runs each, latency under load, ~10 minutes on 2 cores)
 .PHONY: bench
 bench: $(BINARY) $(ANCHOR_BINARY) bench-runner
-	timeout -k 30s 13m $(BENCH_RUNNER) -repo $(BENCH_REPO) -ours-bin $(BINARY) -anchor-bin $(ANCHOR_BINARY) -anchor-config $(ANCHOR_PIPELINE) \
+	timeout -k 30s 20m $(BENCH_RUNNER) -repo $(BENCH_REPO) -ours-bin $(BINARY) -anchor-bin $(ANCHOR_BINARY) -anchor-config $(ANCHOR_PIPELINE) \
 		-out $(BENCH_RESULTS) -command "make bench" $(BENCH_FLAGS)
 
-## bench-quick: one short run of every scenario (~1.5 minutes)
+## bench-quick: one short run of every scenario (~3 minutes)
 .PHONY: bench-quick
 bench-quick: $(BINARY) $(ANCHOR_BINARY) bench-runner
-	timeout -k 20s 150s $(BENCH_RUNNER) -repo $(BENCH_REPO) -ours-bin $(BINARY) -anchor-bin $(ANCHOR_BINARY) -anchor-config $(ANCHOR_PIPELINE) \
+	timeout -k 20s 6m $(BENCH_RUNNER) -repo $(BENCH_REPO) -ours-bin $(BINARY) -anchor-bin $(ANCHOR_BINARY) -anchor-config $(ANCHOR_PIPELINE) \
 		-quick -out $(BENCH_RESULTS) -command "make bench-quick" $(BENCH_FLAGS)
 
 ## bench-processors: processor-level benchmarks, enrich and filter against upstream resource/attributes/filter v0.161.0 (-count 5 each)

@@ -27,6 +27,9 @@ const (
 	labelAnchor       = "anchor"
 	labelOursZstd     = "ours (zstd to backend)"
 	labelOursNone     = "ours (no compression to backend)"
+	labelOursAlways   = "ours (fsync always)"
+	// labelOursBefore is the binary of -ours-before-bin (A/B of a change).
+	labelOursBefore = "ours (before)"
 )
 
 // variant is one collector set-up.
@@ -37,6 +40,8 @@ type variant struct {
 	// compression on the export connection of ours: "" keeps the
 	// distribution default (gzip, like the anchor's otlp exporter).
 	compression string
+	// bin replaces the ours binary (-ours-before-bin); "" is -ours-bin.
+	bin string
 }
 
 type harness struct {
@@ -50,6 +55,11 @@ type harness struct {
 	dropsPerRequest int
 
 	loadBefore string
+
+	// L scenario: every probe latency per level key and label, and the
+	// anchor max rate the levels refer to.
+	latPool    map[string]map[string][]time.Duration
+	latMaxRate float64
 }
 
 func (h *harness) logf(format string, args ...any) {
@@ -63,7 +73,11 @@ func (h *harness) runScenarios(ctx context.Context) error {
 	}
 	if want["s1"] {
 		for i := range h.o.runs {
-			for _, v := range []variant{{labelOurs, false, "interval", ""}, {labelAnchor, true, "false", ""}, {labelOursZstd, false, "interval", "zstd"}, {labelOursNone, false, "interval", "none"}} {
+			vs := []variant{{labelOurs, false, "interval", "", ""}, {labelAnchor, true, "false", "", ""}, {labelOursZstd, false, "interval", "zstd", ""}, {labelOursNone, false, "interval", "none", ""}}
+			if h.o.oursBeforeBin != "" {
+				vs = append(vs, variant{labelOursBefore, false, "interval", "", h.o.oursBeforeBin})
+			}
+			for _, v := range vs {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
@@ -77,7 +91,7 @@ func (h *harness) runScenarios(ctx context.Context) error {
 	}
 	if want["s2"] || want["s3"] {
 		for i := range h.o.runs {
-			for _, v := range []variant{{labelOurs, false, "always", ""}, {labelAnchor, true, "true", ""}, {labelOursInterval, false, "interval", ""}} {
+			for _, v := range []variant{{labelOurs, false, "always", "", ""}, {labelAnchor, true, "true", "", ""}, {labelOursInterval, false, "interval", "", ""}} {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
@@ -87,6 +101,12 @@ func (h *harness) runScenarios(ctx context.Context) error {
 					h.logf("S2+S3 %s failed: %v", v.label, err)
 				}
 			}
+		}
+	}
+	if want["lat"] {
+		if err := h.runLatencyScenario(ctx); err != nil {
+			h.res.fail("L", "all", err)
+			h.logf("L failed: %v", err)
 		}
 	}
 	if want["s4"] {
@@ -151,6 +171,9 @@ func (h *harness) startCollector(ctx context.Context, v variant, outPort int) (*
 		}
 	} else {
 		bin = h.o.oursBin
+		if v.bin != "" {
+			bin = v.bin
+		}
 		args = []string{"--config", h.o.oursConfig}
 		env = []string{
 			"BENCH_IN_PORT=" + strconv.Itoa(inPort),

@@ -42,6 +42,15 @@ type options struct {
 	healthChecks bool
 	tmpRoot      string
 	command      string
+
+	// A/B: a second ours binary run interleaved in S1 and L.
+	oursBeforeBin string
+	// L scenario
+	latLevels     string
+	latRuns       int
+	latDuration   time.Duration
+	latWarmup     time.Duration
+	latAnchorRate float64
 }
 
 func main() {
@@ -54,7 +63,13 @@ func main() {
 	flag.StringVar(&o.anchorBin, "anchor-bin", "", "anchor binary (default <repo>/_build/anchor/otelcol-anchor)")
 	flag.StringVar(&o.oursConfig, "ours-config", "", "otelcol-edge config (default <repo>/bench/configs/edge.yaml)")
 	flag.StringVar(&o.anchorConfig, "anchor-config", "", "anchor config (default <repo>/bench/anchor/pipeline.yaml)")
-	flag.StringVar(&o.scenarios, "scenarios", "s1,s2,s4", "comma-separated scenarios; s2 includes the s3 replay")
+	flag.StringVar(&o.scenarios, "scenarios", "s1,s2,s4,lat", "comma-separated scenarios; s2 includes the s3 replay; lat is the latency under load (L)")
+	flag.StringVar(&o.oursBeforeBin, "ours-before-bin", "", "a second otelcol-edge binary (e.g. before a change), run interleaved as \"ours (before)\" in S1 and L")
+	flag.StringVar(&o.latLevels, "lat-levels", "10,50,90", "L: background load levels, percent of the anchor's max online rate")
+	flag.IntVar(&o.latRuns, "lat-runs", 1, "L: runs per collector and level (percentiles pool every probe)")
+	flag.DurationVar(&o.latDuration, "lat-duration", 0, "L: probe window per run (default 15s, 6s with -quick)")
+	flag.DurationVar(&o.latWarmup, "lat-warmup", 0, "L: background load before the probes start (default 2s, 1s with -quick)")
+	flag.Float64Var(&o.latAnchorRate, "lat-anchor-rate", 0, "L: the anchor's max rate in spans/s (default: median of S1's anchor runs, or one S1 anchor run)")
 	flag.DurationVar(&o.s1Duration, "s1-duration", 0, "S1 load duration (default 20s, 8s with -quick)")
 	flag.Int64Var(&o.s2Spans, "s2-spans", 0, "spans sent while the sink is down in S2 (default 1000000, 300000 with -quick)")
 	flag.DurationVar(&o.s2MaxTime, "s2-max-time", 0, "time cap of the S2 load (default 60s, 30s with -quick)")
@@ -124,10 +139,23 @@ func (o *options) fill() error {
 	if o.replayMax <= 0 {
 		o.replayMax = pick(150*time.Second, 75*time.Second)
 	}
+	if o.latDuration <= 0 {
+		o.latDuration = pick(15*time.Second, 6*time.Second)
+	}
+	if o.latWarmup <= 0 {
+		o.latWarmup = pick(2*time.Second, time.Second)
+	}
+	if o.latRuns < 1 {
+		o.latRuns = 1
+	}
 	if o.spansPerReq < 1 || o.conns < 1 || o.workers < 1 {
 		return errors.New("spans-per-request, connections and workers must be >= 1")
 	}
-	for _, f := range []string{o.oursBin, o.anchorBin, o.oursConfig, o.anchorConfig} {
+	files := []string{o.oursBin, o.anchorBin, o.oursConfig, o.anchorConfig}
+	if o.oursBeforeBin != "" {
+		files = append(files, o.oursBeforeBin)
+	}
+	for _, f := range files {
 		if _, err := os.Stat(f); err != nil {
 			return fmt.Errorf("missing %s (build with `make -f bench/bench.mk` targets or pass a flag): %w", f, err)
 		}
@@ -156,7 +184,11 @@ func run(ctx context.Context, o options) error {
 
 	// Private copies: a rebuild of either binary during the run must not mix
 	// versions between runs.
-	for _, b := range []*string{&o.oursBin, &o.anchorBin} {
+	bins := []*string{&o.oursBin, &o.anchorBin}
+	if o.oursBeforeBin != "" {
+		bins = append(bins, &o.oursBeforeBin)
+	}
+	for _, b := range bins {
 		cp, desc, err := procstat.CopyExecutable(*b, tmp)
 		if err != nil {
 			return err
@@ -164,7 +196,8 @@ func run(ctx context.Context, o options) error {
 		binInfo[cp] = desc
 		*b = cp
 	}
-	h := &harness{o: o, payload: req, tmp: tmp, res: newResults(), loadBefore: procstat.LoadAvg(), dropsPerRequest: plan.dropsPerRequest()}
+	h := &harness{o: o, payload: req, tmp: tmp, res: newResults(), loadBefore: procstat.LoadAvg(), dropsPerRequest: plan.dropsPerRequest(),
+		latPool: map[string]map[string][]time.Duration{}}
 	h.logf("payload: %d spans/request (%d health checks the filter drops), %d bytes (%d bytes/span); runs=%d quick=%v",
 		o.spansPerReq, h.dropsPerRequest, len(req), len(req)/o.spansPerReq, o.runs, o.quick)
 	start := time.Now()

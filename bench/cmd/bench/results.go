@@ -117,6 +117,10 @@ func (h *harness) report(runErr error) string {
 		{"S1 online, ours without compression", "CPU-s per M spans", labelOursNone, "lower", "%.2f"},
 		{"S1 online, ours without compression", "peak RSS MiB", labelOursNone, "lower", "%.0f"},
 		{"S1 online, ours without compression", "loss (unique span IDs)", labelOursNone, "lower", "%.0f"},
+		{"S1 online, ours before the change (-ours-before-bin, A/B)", "accepted spans/s", labelOursBefore, "higher", "%.0f"},
+		{"S1 online, ours before the change (-ours-before-bin, A/B)", "CPU-s per M spans", labelOursBefore, "lower", "%.2f"},
+		{"S1 online, ours before the change (-ours-before-bin, A/B)", "peak RSS MiB", labelOursBefore, "lower", "%.0f"},
+		{"S1 online, ours before the change (-ours-before-bin, A/B)", "loss (unique span IDs)", labelOursBefore, "lower", "%.0f"},
 		{"S2 offline, fsync always vs anchor fsync", "spans/s written", labelOurs, "higher", "%.0f"},
 		{"S2 offline, fsync always vs anchor fsync", "bytes on disk per span (du)", labelOurs, "lower", "%.1f"},
 		{"S2 offline, fsync always vs anchor fsync", "apparent bytes per span", labelOurs, "lower", "%.1f"},
@@ -147,7 +151,7 @@ func (h *harness) report(runErr error) string {
 		sc := strings.Fields(rw.scenario)[0]
 		ov, on, ook := r.median(sc, rw.oursLabel, rw.metric)
 		av, an, aok := r.median(sc, labelAnchor, rw.metric)
-		if !ook && !aok {
+		if !ook && (!aok || rw.oursLabel == labelOursBefore) {
 			continue
 		}
 		cell := func(v float64, n int, ok bool) string {
@@ -193,11 +197,16 @@ func (h *harness) report(runErr error) string {
 		}
 	}
 
+	w("%s", h.latencyReport())
+
 	w("\n## Set-up\n\n")
 	w("- Machine: %d CPUs (nproc), %s; %s; Go %s\n", runtime.NumCPU(), procstat.CPUModel(), kernel(), goVersion())
 	w("- Load average before / after: %s / %s (other processes on the machine share the CPUs)\n", h.loadBefore, procstat.LoadAvg())
 	w("- Command: `%s`\n", h.command())
 	w("- Ours: %s (%s), config `%s`\n", binInfo[h.o.oursBin], binVersion(h.o.oursBin), h.o.oursConfig)
+	if h.o.oursBeforeBin != "" {
+		w("- Ours before (A/B, -ours-before-bin): %s (%s), same config, interleaved with the others\n", binInfo[h.o.oursBeforeBin], binVersion(h.o.oursBeforeBin))
+	}
 	w("- Anchor: %s (upstream-only build of bench/anchor/builder-config.yaml, v0.161.0 modules), config `%s` with ANCHOR_FSYNC=false in S1, true in S2\n", binInfo[h.o.anchorBin], h.o.anchorConfig)
 	w("- Load: %d spans/request, %d bytes/request (%d bytes/span), %d connections x %d workers, unique IDs %v, rate %s\n",
 		h.o.spansPerReq, len(h.payload), len(h.payload)/h.o.spansPerReq, h.o.conns, h.o.workers, h.o.uniqueIDs, rateText(h.o.rate))
@@ -235,7 +244,13 @@ func (h *harness) report(runErr error) string {
 	}
 
 	w("\n## Every run\n\n")
-	for _, sc := range []string{"S1", "S2", "S3", "S4"} {
+	scs := []string{"S1", "S2", "S3", "S4"}
+	if levels, err := latLevels(h.o.latLevels); err == nil {
+		for _, l := range levels {
+			scs = append(scs, latKey(l))
+		}
+	}
+	for _, sc := range scs {
 		labels := make([]string, 0, len(r.runs[sc]))
 		for l := range r.runs[sc] {
 			labels = append(labels, l)

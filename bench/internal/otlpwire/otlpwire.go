@@ -35,7 +35,15 @@ type SpanCount struct {
 	// IDs asks Unmarshal to fill SpanIDs with the span_id of every span.
 	IDs     bool
 	SpanIDs []uint64
+	// Probes asks Unmarshal to fill ProbeEnds with the end_time_unix_nano of
+	// every latency probe span (trace_id starting with ProbeMarker).
+	Probes    bool
+	ProbeEnds []int64
 }
+
+// ProbeMarker starts the trace_id of every latency probe span: the sink finds
+// probes by it without decoding the request.
+var ProbeMarker = [8]byte{'L', 'A', 'T', 'P', 'R', 'O', 'B', 'E'}
 
 // Name is the codec name; "proto" so that peers see ordinary protobuf content.
 func (RawCodec) Name() string { return "proto" }
@@ -67,6 +75,11 @@ func (RawCodec) Unmarshal(data []byte, v any) error {
 		m.Bytes = int64(len(data))
 		if m.IDs {
 			if m.SpanIDs, err = SpanIDs(data, m.SpanIDs[:0]); err != nil {
+				return err
+			}
+		}
+		if m.Probes {
+			if m.ProbeEnds, err = ProbeEnds(data, m.ProbeEnds[:0]); err != nil {
 				return err
 			}
 		}
@@ -232,4 +245,47 @@ func SpanIDs(req []byte, dst []uint64) ([]uint64, error) {
 		dst = append(dst, SpanID(req, o.Span))
 	}
 	return dst, nil
+}
+
+// ProbeEnds appends to dst the end_time_unix_nano (field 8, fixed64) of every
+// span of an encoded ExportTraceServiceRequest whose trace_id (field 1)
+// starts with ProbeMarker.
+func ProbeEnds(req []byte, dst []int64) ([]int64, error) {
+	err := forEachField(req, func(num protowire.Number, typ protowire.Type, rs []byte, _ int) error {
+		if num != 1 || typ != protowire.BytesType {
+			return nil
+		}
+		return forEachField(rs, func(num protowire.Number, typ protowire.Type, ss []byte, _ int) error {
+			if num != 2 || typ != protowire.BytesType {
+				return nil
+			}
+			return forEachField(ss, func(num protowire.Number, typ protowire.Type, sp []byte, _ int) error {
+				if num != 2 || typ != protowire.BytesType {
+					return nil
+				}
+				probe, end := false, int64(0)
+				err := forEachField(sp, func(num protowire.Number, typ protowire.Type, val []byte, _ int) error {
+					switch {
+					case num == 1 && typ == protowire.BytesType && len(val) == 16:
+						probe = [8]byte(val[:8]) == ProbeMarker
+					case num == 8 && typ == protowire.Fixed64Type:
+						v, n := protowire.ConsumeFixed64(val)
+						if n < 0 {
+							return errTruncated
+						}
+						end = int64(v)
+					}
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+				if probe {
+					dst = append(dst, end)
+				}
+				return nil
+			})
+		})
+	})
+	return dst, err
 }

@@ -49,6 +49,12 @@ type Sink struct {
 	failedSpans atomic.Int64
 	failedReqs  atomic.Int64
 
+	// Latency probes (TrackProbes): arrival time minus the end timestamp of
+	// every probe span received.
+	trackProbes atomic.Bool
+	probeMu     sync.Mutex
+	probeLat    []time.Duration
+
 	mu  sync.Mutex
 	srv *grpc.Server
 	lis net.Listener
@@ -79,9 +85,17 @@ func (s *Sink) Addr() string { return s.addr }
 type traceService interface{}
 
 func (s *Sink) export(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
-	c := otlpwire.SpanCount{Keep: s.capture.Load(), IDs: s.trackIDs.Load()}
+	c := otlpwire.SpanCount{Keep: s.capture.Load(), IDs: s.trackIDs.Load(), Probes: s.trackProbes.Load()}
 	if err := dec(&c); err != nil {
 		return nil, err
+	}
+	if len(c.ProbeEnds) > 0 {
+		now := time.Now().UnixNano()
+		s.probeMu.Lock()
+		for _, end := range c.ProbeEnds {
+			s.probeLat = append(s.probeLat, time.Duration(now-end))
+		}
+		s.probeMu.Unlock()
 	}
 	n := s.reqSeq.Add(1)
 	if every := s.failEvery.Load(); every > 0 && n%every == 0 {
@@ -144,6 +158,18 @@ func (s *Sink) Start() error {
 // TrackIDs turns on (or off) counting of span IDs: UniqueSpans,
 // DuplicateSpans and IDCount.
 func (s *Sink) TrackIDs(on bool) { s.trackIDs.Store(on) }
+
+// TrackProbes turns on (or off) the latency measurement of probe spans
+// (trace_id starting with otlpwire.ProbeMarker): ProbeLatencies.
+func (s *Sink) TrackProbes(on bool) { s.trackProbes.Store(on) }
+
+// ProbeLatencies returns, for every probe span received so far, its arrival
+// time at the sink minus its end timestamp, in arrival order.
+func (s *Sink) ProbeLatencies() []time.Duration {
+	s.probeMu.Lock()
+	defer s.probeMu.Unlock()
+	return append([]time.Duration(nil), s.probeLat...)
+}
 
 // FailEvery makes the sink answer every n-th request (counted from the
 // start, over all requests) with the gRPC status code; its spans are counted
