@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -49,13 +50,20 @@ func newFileSource(cfg *FileConfig, logger *zap.Logger) *fileSource {
 }
 
 // read returns the content of the file, or an error naming the file and the
-// cap when it is larger than max_bytes (reading no more than the cap).
+// cap when it is larger than max_bytes (reading no more than the cap). Only a
+// regular file is read (O_NONBLOCK: a FIFO planted at the path cannot block
+// the source).
 func (s *fileSource) read() ([]byte, error) {
-	f, err := os.Open(s.path)
+	f, err := os.OpenFile(s.path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", s.path, fi.Mode().Type())
+	}
 	data, err := io.ReadAll(io.LimitReader(f, s.maxBytes+1))
 	if err != nil {
 		return nil, err

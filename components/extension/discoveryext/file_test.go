@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -187,6 +188,11 @@ func TestFileSourceCaps(t *testing.T) {
 	for _, e := range logs.All() {
 		assert.NotContains(t, fmt.Sprint(e.ContextMap()), "s3cret")
 	}
+
+	// A FIFO planted at the path: refused without blocking.
+	require.NoError(t, os.Remove(path))
+	require.NoError(t, syscall.Mkfifo(path, 0o600))
+	waitError(path + ": not a regular file")
 
 	// Within the caps again: applied.
 	writeAtomic(t, path, "- address: 127.0.0.1:2\n- address: 127.0.0.1:3\n- address: 127.0.0.1:4\n")
