@@ -210,7 +210,7 @@ func TestDockerfile(t *testing.T) {
 		t.Errorf("STOPSIGNAL %s", s)
 	}
 
-	// Health check: the health_check extension, from inside the container.
+	// Health check: the healthcheckv2 extension at "/", from inside the container.
 	hc := last("HEALTHCHECK").args
 	opts, rest, ok := strings.Cut(hc, "CMD ")
 	if !ok {

@@ -139,3 +139,51 @@ func digString(m any, path ...string) string {
 	s, _ := dig(m, path...).(string)
 	return s
 }
+
+// healthEndpoint is the HTTP endpoint of a config's health extension:
+// healthcheckv2's http.endpoint, or health_check's endpoint where a config
+// keeps v1 (the operator's resource: the operator derives probes from it only).
+func healthEndpoint(cfg map[string]any) string {
+	if ep := digString(cfg, "extensions", "healthcheckv2", "http", "endpoint"); ep != "" {
+		return ep
+	}
+	return digString(cfg, "extensions", "health_check", "endpoint")
+}
+
+// checkHealthV2 checks what "healthy" means in a shipped config (README,
+// Health): healthcheckv2 on component status, in service::extensions; a
+// recoverable error (the edge exporter offline and buffering) never turns the
+// answer unhealthy, however long it lasts; a permanent error does; the
+// status is served at "/", the path every probe and script of v1 used.
+func checkHealthV2(t *testing.T, what string, cfg map[string]any) {
+	t.Helper()
+	hc := dig(cfg, "extensions", "healthcheckv2")
+	if hc == nil {
+		t.Errorf("%s: no healthcheckv2 extension", what)
+		return
+	}
+	exts, _ := dig(cfg, "service", "extensions").([]any)
+	in := false
+	for _, e := range exts {
+		in = in || e == "healthcheckv2"
+	}
+	if !in {
+		t.Errorf("%s: healthcheckv2 is not in service::extensions %v", what, exts)
+	}
+	for _, c := range []struct {
+		path []string
+		want any
+	}{
+		{[]string{"use_v2"}, true},
+		{[]string{"component_health", "include_recoverable_errors"}, false},
+		{[]string{"component_health", "include_permanent_errors"}, true},
+		{[]string{"http", "status", "path"}, "/"},
+	} {
+		if got := dig(hc, c.path...); got != c.want {
+			t.Errorf("%s: healthcheckv2.%s = %v, want %v", what, strings.Join(c.path, "."), got, c.want)
+		}
+	}
+	if dig(cfg, "extensions", "health_check") != nil {
+		t.Errorf("%s: both health_check and healthcheckv2: one health answer per config", what)
+	}
+}

@@ -225,8 +225,8 @@ func checkCollectorPod(t *testing.T, p collectorPod) map[string]any {
 			t.Errorf("%s: OTLP/%s endpoint %q is not a container port", p.where, proto, ep)
 		}
 	}
-	if hc := digString(cfg, "extensions", "health_check", "endpoint"); !strings.HasPrefix(hc, "0.0.0.0:") {
-		t.Errorf("%s: health_check on %q: the kubelet's probes need 0.0.0.0", p.where, hc)
+	if hc := healthEndpoint(cfg); !strings.HasPrefix(hc, "0.0.0.0:") {
+		t.Errorf("%s: health extension on %q: the kubelet's probes need 0.0.0.0", p.where, hc)
 	}
 	return cfg
 }
@@ -363,7 +363,8 @@ func gatewaySRV(t *testing.T, objects []k8sObject) (string, string) {
 	if srv == "" {
 		t.Fatalf("%s: no port named otlp targets the gateways' OTLP/gRPC port %s", svcWhere, grpcPort)
 	}
-	_, healthPort, _ := net.SplitHostPort(digString(cfg, "extensions", "health_check", "endpoint"))
+	checkHealthV2(t, where, cfg)
+	_, healthPort, _ := net.SplitHostPort(healthEndpoint(cfg))
 	return srv, healthPort
 }
 
@@ -423,6 +424,7 @@ func TestKubernetesGatewayAndAgent(t *testing.T) {
 
 	ds, where := find[*appsv1.DaemonSet](t, objects, "otelcol-edge-agent")
 	cfg := checkWorkload(t, objects, where, ds.Spec.Template.Spec, ds.Spec.Selector, ds.Spec.Template.Labels)
+	checkHealthV2(t, where, cfg)
 	c := ds.Spec.Template.Spec.Containers[0]
 	checkAgent(t, collectorPod{
 		where: where, env: c.Env, mounts: c.VolumeMounts, volumes: ds.Spec.Template.Spec.Volumes,

@@ -55,7 +55,7 @@ func TestPackagedConfigValidates(t *testing.T) {
 	for _, path := range [][]string{
 		{"receivers", "otlp", "protocols", "grpc", "endpoint"},
 		{"receivers", "otlp", "protocols", "http", "endpoint"},
-		{"extensions", "health_check", "endpoint"},
+		{"extensions", "healthcheckv2", "http", "endpoint"},
 		{"extensions", "zpages", "endpoint"},
 	} {
 		if got := digString(m, path...); !strings.Contains(got, ":-127.0.0.1:") {
@@ -86,6 +86,8 @@ func TestPackagedConfigValidates(t *testing.T) {
 		t.Error("otelcol-edge validate accepted grpc.tls.insecure: maybe")
 	}
 	mustValidate(t, "distribution/config.yaml", readRepoFile(t, "distribution/config.yaml"), nil)
+	checkHealthV2(t, packagedConfig, m)
+	checkHealthV2(t, "distribution/config.yaml", configMap(t, "distribution/config.yaml", readRepoFile(t, "distribution/config.yaml")))
 }
 
 // The environment file documents every variable the packaged config reads.

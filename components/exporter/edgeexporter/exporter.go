@@ -57,6 +57,7 @@ type edgeExporter struct {
 	onFinalShutdown func()
 
 	host       component.Host
+	statuses   statusHosts // hosts of every pipeline instance, for componentstatus
 	userAgent  string
 	log        *wal.Log
 	disc       discoveryState
@@ -420,9 +421,7 @@ func (e *edgeExporter) append(ctx context.Context, kind uint8, items int, payloa
 }
 
 func (e *edgeExporter) reportStatus(ev *componentstatus.Event) {
-	if e.host != nil {
-		componentstatus.ReportStatus(e.host, ev)
-	}
+	e.statuses.report(ev)
 }
 
 func (e *edgeExporter) setState(s int32) {

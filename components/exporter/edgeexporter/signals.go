@@ -41,6 +41,7 @@ type signalExporter struct {
 
 // Start starts the shared exporter if this is the first pipeline to start it.
 func (s signalExporter) Start(ctx context.Context, host component.Host) error {
+	s.e.statuses.add(host)
 	return s.e.acquire(ctx, host)
 }
 
