@@ -28,6 +28,7 @@ import (
 
 // newTLSTestSink is a testSink serving gRPC over TLS with cfg.
 func newTLSTestSink(t *testing.T, cfg *tls.Config) *testSink {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	s := &testSink{t: t, addr: l.Addr().String(), serverOpts: []grpc.ServerOption{grpc.Creds(credentials.NewTLS(cfg))}}
@@ -127,7 +128,7 @@ func TestDiscoveryTLSServerName(t *testing.T) {
 }
 
 // otlpHTTPBackend is an OTLP/HTTP traces backend counting spans.
-func otlpHTTPBackend(t *testing.T, spans *atomic.Int64) http.Handler {
+func otlpHTTPBackend(spans *atomic.Int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body io.Reader = r.Body
 		if r.Header.Get("Content-Encoding") == "gzip" {
@@ -164,7 +165,7 @@ func TestDiscoveryHTTPSchemeFromConfig(t *testing.T) {
 
 	t.Run("https by default", func(t *testing.T) {
 		var spans atomic.Int64
-		srv := httptest.NewUnstartedServer(otlpHTTPBackend(t, &spans))
+		srv := httptest.NewUnstartedServer(otlpHTTPBackend(&spans))
 		srv.TLS = mtlsServerConfig(ca, serverCert)
 		srv.StartTLS()
 		t.Cleanup(srv.Close)
@@ -185,7 +186,7 @@ func TestDiscoveryHTTPSchemeFromConfig(t *testing.T) {
 	})
 	t.Run("http when insecure", func(t *testing.T) {
 		var spans atomic.Int64
-		srv := httptest.NewServer(otlpHTTPBackend(t, &spans))
+		srv := httptest.NewServer(otlpHTTPBackend(&spans))
 		t.Cleanup(srv.Close)
 		addr := srv.Listener.Addr().String()
 

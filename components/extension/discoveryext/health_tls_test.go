@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -46,14 +47,11 @@ func TestHealthGRPCOverTLS(t *testing.T) {
 	hs := health.NewServer()
 	gs := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{serverCert}, MinVersion: tls.VersionTLS12})))
 	healthpb.RegisterHealthServer(gs, hs)
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = gs.Serve(ln)
-	}()
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = gs.Serve(ln) })
 	t.Cleanup(func() {
 		gs.Stop()
-		<-served
+		wg.Wait()
 	})
 	const name = "_otlp._tcp.gateway.test"
 	srv := srvFor(t, name, "gw-0.gateway.test", ln.Addr().String())

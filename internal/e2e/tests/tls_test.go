@@ -8,6 +8,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -135,13 +136,12 @@ func srvServer(t *testing.T, name, target string, port int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
+	var wg sync.WaitGroup
 	t.Cleanup(func() {
 		_ = pc.Close()
-		<-done
+		wg.Wait()
 	})
-	go func() {
-		defer close(done)
+	wg.Go(func() {
 		buf := make([]byte, 1500)
 		for {
 			n, addr, err := pc.ReadFrom(buf)
@@ -172,7 +172,7 @@ func srvServer(t *testing.T, name, target string, port int) string {
 				_, _ = pc.WriteTo(out, addr)
 			}
 		}
-	}()
+	})
 	return pc.LocalAddr().String()
 }
 
