@@ -142,6 +142,13 @@ func TestInvalidConfigs(t *testing.T) {
 			`"panic_threshold" must be between 0 and 100`,
 			`"status.endpoint" must be set`,
 		}},
+		{"invalid_transport.yaml", []string{
+			`"sources[0].static.endpoints[0].address" must not contain user info (credentials before "@"), got "xxxxx@gw.example.com:4317"`,
+			`"sources[1].dns.max_endpoints" must be >= 0`,
+			`"sources[2].file.max_bytes" must be >= 0`,
+			`"sources[2].file.max_endpoints" must be >= 0`,
+			`"health_check.tls.insecure" is true, so checks are plain text, but "health_check.tls" also sets server_name_override, which would be ignored`,
+		}},
 	} {
 		t.Run(tt.file, func(t *testing.T) {
 			_, err := loadConfig(t, tt.file, id)
