@@ -90,6 +90,10 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid_segment.yaml":       {`"buffer.segment_bytes" must be <= 268435456 (256 MiB)`},
 		"invalid_sending.yaml":       {`"sending.max_in_flight" must be >= 1`, `"sending.replay_bytes_per_second" must be >= 0`},
 		"invalid_grpc_endpoint.yaml": {`"grpc.endpoint" must be empty: list backends under "endpoints"`},
+		"invalid_transport.yaml": {
+			`"endpoints[0]" "http://backend.example.com:4318" is plain http://, but "http.tls" sets ca_file, which would be ignored`,
+			`"endpoints[1]" "https://xxxxx@backend.example.com:4318" must not contain user info`,
+		},
 	} {
 		t.Run(file, func(t *testing.T) {
 			cm, err := confmaptest.LoadConf(filepath.Join("testdata", file))
