@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,10 +18,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/extension/extensiontest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/otelcol-edge/otelcol-edge/components/extension/discoveryext/internal/metadata"
 )
 
 // srvFor serves one SRV record for name pointing at target (resolving to
@@ -141,4 +145,17 @@ func portOf(t *testing.T, addr string) string {
 	_, err = strconv.Atoi(port)
 	require.NoError(t, err)
 	return port
+}
+
+// TestHealthTLSLoadError: TLS files that cannot be loaded fail the creation
+// of the extension, naming the key.
+func TestHealthTLSLoadError(t *testing.T) {
+	cfg := fastConfig(staticSourceConfig("s", "127.0.0.1:4317"))
+	cfg.HealthCheck.Type = checkGRPC
+	cfg.HealthCheck.TLS.Insecure = false
+	cfg.HealthCheck.TLS.CAFile = filepath.Join(t.TempDir(), "missing-ca.pem")
+	require.NoError(t, cfg.Validate())
+	_, err := NewFactory().Create(t.Context(), extensiontest.NewNopSettings(metadata.Type), cfg)
+	require.ErrorContains(t, err, `"health_check.tls": failed to load TLS config`)
+	assert.ErrorContains(t, err, "missing-ca.pem")
 }
