@@ -281,7 +281,7 @@ func componentStability(out string) map[string]map[string][]string {
 	return res
 }
 
-// TestComponents: `components` lists our four components, each at the
+// TestComponents: `components` lists our components, each at the
 // stability its metadata.yaml declares.
 func TestComponents(t *testing.T) {
 	code, out := runToExit(t, e2e.Binary(t), "", nil, 30*time.Second, "components")
@@ -295,6 +295,7 @@ func TestComponents(t *testing.T) {
 		{"processors", "filter", "components/processor/filterprocessor"},
 		{"exporters", "edge", "components/exporter/edgeexporter"},
 		{"extensions", "discovery", "components/extension/discoveryext"},
+		{"extensions", "opamp", "components/extension/opampext"},
 	} {
 		meta, err := os.ReadFile(filepath.Join(e2e.RepoRoot(t), want.dir, "metadata.yaml"))
 		if err != nil {
