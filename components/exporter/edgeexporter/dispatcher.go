@@ -271,6 +271,7 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 	if serr != nil && serr.tooLarge {
 		if len(b.seqs) > 1 {
 			// The endpoint is fine.
+			e.std.failedItems(b.kind, int64(b.items))
 			e.bisect(b)
 			e.warnLimiter.warn(e.logger, "Backend refused a request as too large; sending smaller batches",
 				zap.String("endpoint", ep.id), zap.Int("records", len(b.seqs)), zap.Int("bytes", len(b.body)), zap.Error(serr))
@@ -290,6 +291,7 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 			e.bisect(b)
 			e.reportResult(ep, serr)
 			e.tb.ExporterEdgeSendFailures.Add(bg, 1, endpointKindAttrs(ep.id, "retryable"))
+			e.std.failedItems(b.kind, int64(b.items))
 			e.warnLimiter.warn(e.logger, "Backend failed on a request; sending smaller batches",
 				zap.String("endpoint", ep.id), zap.String("signal", kindName(b.kind)), zap.Int("records", len(b.seqs)), zap.Error(serr))
 			return
@@ -323,6 +325,7 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 		e.retryNeeded.Store(true)
 		if ctx.Err() == nil {
 			e.tb.ExporterEdgeSendFailures.Add(bg, 1, endpointKindAttrs(ep.id, "retryable"))
+			e.std.failedItems(b.kind, int64(b.items))
 			fields := []zap.Field{zap.String("endpoint", ep.id), zap.String("signal", kindName(b.kind)), zap.Int("items", b.items), zap.Error(serr)}
 			if serr.retryAfter > 0 {
 				fields = append(fields, zap.Duration("retry_after", serr.retryAfter), zap.Duration("retry_after_honoured", capRetryAfter(serr.retryAfter, e.cfg.Retry.MaxInterval)))
@@ -345,6 +348,7 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 			kind = "retryable" // the same answer as the attempts before
 		}
 		e.tb.ExporterEdgeSendFailures.Add(bg, 1, endpointKindAttrs(ep.id, kind))
+		e.std.failedItems(b.kind, int64(b.items))
 		e.tb.ExporterEdgeItemsDropped.Add(bg, int64(b.items), e.reasonAttr(reason))
 		written := false
 		if e.deadLetter != nil {
@@ -379,10 +383,12 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 			rej := min(res.rejected, accepted)
 			accepted -= rej
 			e.tb.ExporterEdgeItemsDropped.Add(bg, rej, e.reasonAttr(reasonRejected))
+			e.std.failedItems(b.kind, rej)
 			e.warnLimiter.warn(e.logger, "Backend rejected part of a request (partial success)",
 				zap.String("endpoint", ep.id), zap.String("signal", kindName(b.kind)), zap.Int64("rejected", rej), zap.String("message", res.message))
 		}
 		e.tb.ExporterEdgeItemsSent.Add(bg, accepted, e.signalAttrs[b.kind])
+		e.std.sentItems(b.kind, accepted)
 		phase := e.phaseLive
 		if replay {
 			phase = e.phaseReplay

@@ -51,6 +51,7 @@ type edgeExporter struct {
 	set    exporter.Settings
 	logger *zap.Logger
 	tb     *metadata.TelemetryBuilder
+	std    stdTelemetry // the standard exporter metrics (stdtelemetry.go)
 
 	mu              sync.Mutex // guards refs and lifecycle
 	refs            int
@@ -182,6 +183,7 @@ func (e *edgeExporter) start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	e.tb = tb
+	e.std = newStdTelemetry(tb, e.set.ID)
 
 	dir := e.bufferDir()
 	if err := e.prepareBufferDir(dir); err != nil {
@@ -256,7 +258,7 @@ func (e *edgeExporter) start(ctx context.Context, host component.Host) error {
 		e.eps.setEndpoints(eps)
 	}
 
-	if err := e.registerCallbacks(); err != nil {
+	if err := errors.Join(e.registerCallbacks(), e.registerQueueCallbacks()); err != nil {
 		return err
 	}
 	if rec.PendingRecords > 0 {
@@ -379,6 +381,7 @@ func (e *edgeExporter) reasonAttr(r string) metric.MeasurementOption {
 // record is in the log (and fsynced under fsync "always").
 func (e *edgeExporter) append(ctx context.Context, kind uint8, items int, payload []byte) error {
 	if e.closing.Load() || e.log == nil {
+		e.std.refusedItems(kind, int64(items))
 		return errShuttingDown
 	}
 	stored, storedKind := payload, kind
@@ -390,6 +393,7 @@ func (e *edgeExporter) append(ctx context.Context, kind uint8, items int, payloa
 	}
 	seq, err := e.log.Append(ctx, storedKind, uint32(items), stored)
 	if err != nil {
+		e.std.refusedItems(kind, int64(items))
 		switch {
 		case errors.Is(err, wal.ErrFull):
 			// Not a drop: the pipeline gets the error and its client keeps

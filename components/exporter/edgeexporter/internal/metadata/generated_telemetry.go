@@ -25,22 +25,33 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                       metric.Meter
-	mu                          sync.Mutex
-	registrations               []metric.Registration
-	ExporterEdgeBufferBytes     metric.Int64ObservableGauge
-	ExporterEdgeBufferItems     metric.Int64ObservableGauge
-	ExporterEdgeBufferOldestAge metric.Float64ObservableGauge
-	ExporterEdgeBytesSent       metric.Int64Counter
-	ExporterEdgeEndpointHealthy metric.Int64ObservableGauge
-	ExporterEdgeFsyncLatency    metric.Float64Histogram
-	ExporterEdgeIoErrors        metric.Int64Counter
-	ExporterEdgeItemsAppended   metric.Int64Counter
-	ExporterEdgeItemsDropped    metric.Int64Counter
-	ExporterEdgeItemsRefused    metric.Int64Counter
-	ExporterEdgeItemsSent       metric.Int64Counter
-	ExporterEdgeSendFailures    metric.Int64Counter
-	ExporterEdgeState           metric.Int64ObservableGauge
+	meter                             metric.Meter
+	mu                                sync.Mutex
+	registrations                     []metric.Registration
+	ExporterEdgeBufferBytes           metric.Int64ObservableGauge
+	ExporterEdgeBufferItems           metric.Int64ObservableGauge
+	ExporterEdgeBufferOldestAge       metric.Float64ObservableGauge
+	ExporterEdgeBytesSent             metric.Int64Counter
+	ExporterEdgeEndpointHealthy       metric.Int64ObservableGauge
+	ExporterEdgeFsyncLatency          metric.Float64Histogram
+	ExporterEdgeIoErrors              metric.Int64Counter
+	ExporterEdgeItemsAppended         metric.Int64Counter
+	ExporterEdgeItemsDropped          metric.Int64Counter
+	ExporterEdgeItemsRefused          metric.Int64Counter
+	ExporterEdgeItemsSent             metric.Int64Counter
+	ExporterEdgeSendFailures          metric.Int64Counter
+	ExporterEdgeState                 metric.Int64ObservableGauge
+	ExporterEnqueueFailedLogRecords   metric.Int64Counter
+	ExporterEnqueueFailedMetricPoints metric.Int64Counter
+	ExporterEnqueueFailedSpans        metric.Int64Counter
+	ExporterQueueCapacity             metric.Int64ObservableGauge
+	ExporterQueueSize                 metric.Int64ObservableGauge
+	ExporterSendFailedLogRecords      metric.Int64Counter
+	ExporterSendFailedMetricPoints    metric.Int64Counter
+	ExporterSendFailedSpans           metric.Int64Counter
+	ExporterSentLogRecords            metric.Int64Counter
+	ExporterSentMetricPoints          metric.Int64Counter
+	ExporterSentSpans                 metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -120,6 +131,36 @@ func (builder *TelemetryBuilder) RegisterExporterEdgeStateCallback(cb metric.Int
 		cb(ctx, &observerInt64{inst: builder.ExporterEdgeState, obs: o})
 		return nil
 	}, builder.ExporterEdgeState)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterExporterQueueCapacityCallback sets callback for observable ExporterQueueCapacity metric.
+func (builder *TelemetryBuilder) RegisterExporterQueueCapacityCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ExporterQueueCapacity, obs: o})
+		return nil
+	}, builder.ExporterQueueCapacity)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterExporterQueueSizeCallback sets callback for observable ExporterQueueSize metric.
+func (builder *TelemetryBuilder) RegisterExporterQueueSizeCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ExporterQueueSize, obs: o})
+		return nil
+	}, builder.ExporterQueueSize)
 	if err != nil {
 		return err
 	}
@@ -244,6 +285,72 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_exporter_edge_state",
 		metric.WithDescription("Sending state of the exporter: 0 online, 1 offline (no endpoint reachable, buffering), 2 replaying a backlog. [Development]"),
 		metric.WithUnit("1"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterEnqueueFailedLogRecords, err = builder.meter.Int64Counter(
+		"otelcol_exporter_enqueue_failed_log_records",
+		metric.WithDescription("Number of log records failed to be added to the sending queue. [Development]"),
+		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterEnqueueFailedMetricPoints, err = builder.meter.Int64Counter(
+		"otelcol_exporter_enqueue_failed_metric_points",
+		metric.WithDescription("Number of metric points failed to be added to the sending queue. [Development]"),
+		metric.WithUnit("{datapoint}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterEnqueueFailedSpans, err = builder.meter.Int64Counter(
+		"otelcol_exporter_enqueue_failed_spans",
+		metric.WithDescription("Number of spans failed to be added to the sending queue. [Development]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterQueueCapacity, err = builder.meter.Int64ObservableGauge(
+		"otelcol_exporter_queue_capacity",
+		metric.WithDescription("Fixed capacity of the retry queue (for edge, the disk budget of the durable log in bytes; absent when buffer.max_disk_bytes is 0). [Development]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterQueueSize, err = builder.meter.Int64ObservableGauge(
+		"otelcol_exporter_queue_size",
+		metric.WithDescription("Current size of the retry queue (for edge, bytes of the durable log on disk). [Development]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterSendFailedLogRecords, err = builder.meter.Int64Counter(
+		"otelcol_exporter_send_failed_log_records",
+		metric.WithDescription("Number of log records in failed attempts to send to destination. [Development]"),
+		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterSendFailedMetricPoints, err = builder.meter.Int64Counter(
+		"otelcol_exporter_send_failed_metric_points",
+		metric.WithDescription("Number of metric points in failed attempts to send to destination. [Development]"),
+		metric.WithUnit("{datapoint}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterSendFailedSpans, err = builder.meter.Int64Counter(
+		"otelcol_exporter_send_failed_spans",
+		metric.WithDescription("Number of spans in failed attempts to send to destination. [Development]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterSentLogRecords, err = builder.meter.Int64Counter(
+		"otelcol_exporter_sent_log_records",
+		metric.WithDescription("Number of log record successfully sent to destination. [Development]"),
+		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterSentMetricPoints, err = builder.meter.Int64Counter(
+		"otelcol_exporter_sent_metric_points",
+		metric.WithDescription("Number of metric points successfully sent to destination. [Development]"),
+		metric.WithUnit("{datapoint}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterSentSpans, err = builder.meter.Int64Counter(
+		"otelcol_exporter_sent_spans",
+		metric.WithDescription("Number of spans successfully sent to destination. [Development]"),
+		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

@@ -40,6 +40,14 @@ func TestSetupTelemetry(t *testing.T) {
 		observer.Observe(1)
 		return nil
 	}))
+	require.NoError(t, tb.RegisterExporterQueueCapacityCallback(func(_ context.Context, observer metric.Int64Observer) error {
+		observer.Observe(1)
+		return nil
+	}))
+	require.NoError(t, tb.RegisterExporterQueueSizeCallback(func(_ context.Context, observer metric.Int64Observer) error {
+		observer.Observe(1)
+		return nil
+	}))
 	tb.ExporterEdgeBytesSent.Add(context.Background(), 1)
 	tb.ExporterEdgeFsyncLatency.Record(context.Background(), 1)
 	tb.ExporterEdgeIoErrors.Add(context.Background(), 1)
@@ -48,6 +56,15 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ExporterEdgeItemsRefused.Add(context.Background(), 1)
 	tb.ExporterEdgeItemsSent.Add(context.Background(), 1)
 	tb.ExporterEdgeSendFailures.Add(context.Background(), 1)
+	tb.ExporterEnqueueFailedLogRecords.Add(context.Background(), 1)
+	tb.ExporterEnqueueFailedMetricPoints.Add(context.Background(), 1)
+	tb.ExporterEnqueueFailedSpans.Add(context.Background(), 1)
+	tb.ExporterSendFailedLogRecords.Add(context.Background(), 1)
+	tb.ExporterSendFailedMetricPoints.Add(context.Background(), 1)
+	tb.ExporterSendFailedSpans.Add(context.Background(), 1)
+	tb.ExporterSentLogRecords.Add(context.Background(), 1)
+	tb.ExporterSentMetricPoints.Add(context.Background(), 1)
+	tb.ExporterSentSpans.Add(context.Background(), 1)
 	AssertEqualExporterEdgeBufferBytes(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -85,6 +102,39 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterEdgeState(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterEnqueueFailedLogRecords(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterEnqueueFailedMetricPoints(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterEnqueueFailedSpans(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterQueueCapacity(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterQueueSize(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterSendFailedLogRecords(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterSendFailedMetricPoints(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterSendFailedSpans(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterSentLogRecords(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterSentMetricPoints(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterSentSpans(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 
