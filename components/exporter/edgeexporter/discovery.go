@@ -83,6 +83,12 @@ func (e *edgeExporter) applySnapshot(ctx context.Context, s discoveryapi.Snapsho
 	eligible := s.Eligible()
 	eps := make([]*endpoint, 0, len(eligible))
 	for _, d := range eligible {
+		if hasUserInfo(d.Address) || hasUserInfo(d.ID) {
+			// The discovery extension rejects these; another registry might
+			// not. A credential must not reach metrics and logs.
+			e.warnLimiter.warn(e.logger, "Discovered endpoint with user info ignored", zap.String("address", redactURL(d.Address)))
+			continue
+		}
 		addr := e.endpointAddress(d)
 		ep := &endpoint{id: d.ID, address: addr, serverName: d.ServerName, weight: max(d.Weight, 1)}
 		if !e.eps.has(d.ID, addr, d.ServerName) {

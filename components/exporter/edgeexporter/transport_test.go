@@ -264,3 +264,16 @@ func TestValidateTransport(t *testing.T) {
 	assert.Equal(t, "https://xxxxx@h:1/p@q", redactURL("https://u:p@h:1/p@q"))
 	assert.Equal(t, "h:1", redactURL("h:1"))
 }
+
+// TestDiscoveryUserInfoIgnored: an endpoint with user info from a registry
+// other than the discovery extension (which rejects them) is not used: its ID
+// would name it in metrics and logs.
+func TestDiscoveryUserInfoIgnored(t *testing.T) {
+	s := newTestSink(t)
+	reg := newFakeRegistry(discoveryapi.Endpoint{ID: "x/otel:s3cret@" + s.addr, Address: "otel:s3cret@" + s.addr, Weight: 1})
+	te := startWithRegistry(t, discoveryConfig(t), reg)
+	assert.Empty(t, te.e.eps.all())
+	reg.Publish(ep("x/"+s.addr, s.addr, 1, discoveryapi.HealthHealthy))
+	require.NoError(t, te.ConsumeTraces(context.Background(), genTraces(0, 10)))
+	waitFor(t, 10*time.Second, func() bool { return s.spanCount() == 10 }, "delivered to the endpoint without user info")
+}
