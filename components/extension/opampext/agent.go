@@ -227,10 +227,12 @@ func (a *agent) stop(ctx context.Context) error {
 	a.mu.Unlock()
 	close(a.done)
 	a.wg.Wait()
+	var err error
 	if a.client != nil {
-		return a.client.Stop(ctx)
+		err = a.client.Stop(ctx)
 	}
-	return nil
+	a.store.close()
+	return err
 }
 
 func (a *agent) onMessage(_ context.Context, msg *types.MessageData) {

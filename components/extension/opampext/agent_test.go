@@ -378,3 +378,26 @@ func TestLocalSectionMissing(t *testing.T) {
 	_, _, err := localSection(p)
 	assert.ErrorContains(t, err, "has no extensions::opamp section")
 }
+
+// TestStorageLocked: a second process (e.g. `validate --config opamp:...`
+// while the service runs) does not own the directory: it serves the last
+// accepted config read-only.
+func TestStorageLocked(t *testing.T) {
+	h := newHarness(t, "")
+	h.retrieve()
+	_, done := h.push(remoteYAML)
+	h.waitReloads(1)
+	h.retrieve()
+	h.a.onReady(h.a.generationNow())
+	<-done
+
+	section, cfg, err := localSection(h.local)
+	require.NoError(t, err)
+	_, err = newAgent(cfg, agentSettings{logger: zap.NewNop()})
+	require.ErrorIs(t, err, errLocked)
+	body, err := readOnlyRetrieve(cfg.StorageDirectory, h.local, section)
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, yaml.Unmarshal(body, &m))
+	assert.Contains(t, m, "processors", "the last accepted config")
+}

@@ -6,8 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -49,6 +51,13 @@ func RetrieveForProvider(ctx context.Context, logger *zap.Logger, path string, w
 			validate:      selfValidate(cfg.StorageDirectory),
 			restart:       reexec(logger),
 		})
+		if errors.Is(err, errLocked) {
+			// Another process (the service) owns the agent: serve what it
+			// would serve at boot, without connecting (e.g. `validate`).
+			global.mu.Unlock()
+			logger.Info("OpAMP storage directory in use by another process; serving its last accepted config read-only", zap.String("directory", cfg.StorageDirectory))
+			return readOnlyRetrieve(cfg.StorageDirectory, path, section)
+		}
 		if err == nil {
 			err = a.start(ctx)
 		}
@@ -63,6 +72,19 @@ func RetrieveForProvider(ctx context.Context, logger *zap.Logger, path string, w
 	}
 	global.mu.Unlock()
 	return a.retrieve(watcher)
+}
+
+// readOnlyRetrieve serves, without owning the storage directory, what the
+// owner would serve at boot: the last accepted config, else the local file.
+func readOnlyRetrieve(dir, path string, section map[string]any) ([]byte, error) {
+	body, err := os.ReadFile(filepath.Join(dir, currentFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		body, err = readFile(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return injectSection(body, section)
 }
 
 // ShutdownProvider stops the provider's agent (the collector is exiting).

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // Files of the storage directory. Every write goes through a temporary file,
@@ -20,7 +21,12 @@ const (
 	currentFile  = "current.yaml"  // the last accepted remote config
 	previousFile = "previous.yaml" // the one before it
 	trialFile    = "trial.yaml"    // a config being tried (not yet accepted)
+	lockFile     = "LOCK"          // flock held by the process whose agent owns the directory
 )
+
+// errLocked: another process's agent owns the storage directory (e.g.
+// `otelcol-edge validate --config opamp:...` while the service runs).
+var errLocked = errors.New("the storage directory is used by another otelcol-edge process")
 
 // persistedState is state.json.
 type persistedState struct {
@@ -46,11 +52,17 @@ type persistedState struct {
 
 // store is the storage directory: the persisted state and the configs.
 type store struct {
-	dir string
+	dir  string
+	lock *os.File // nil: read-only (not the owner)
 }
 
-func openStore(dir string) (*store, persistedState, error) {
-	var st persistedState
+func openStore(dir string) (s *store, st persistedState, err error) {
+	defer func() {
+		if err != nil && s != nil {
+			s.close()
+			s = nil
+		}
+	}()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, st, fmt.Errorf("create the storage directory: %w", err)
 	}
@@ -58,7 +70,20 @@ func openStore(dir string) (*store, persistedState, error) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, st, fmt.Errorf("restrict the storage directory: %w", err)
 	}
-	s := &store{dir: dir}
+	s = &store{dir: dir}
+	// O_CLOEXEC (Go's default): a re-executed image takes the lock again.
+	lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, st, fmt.Errorf("open the lock: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, st, fmt.Errorf("%s: %w", dir, errLocked)
+		}
+		return nil, st, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	s.lock = lock
 	b, err := os.ReadFile(filepath.Join(dir, stateFile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -82,6 +107,14 @@ func openStore(dir string) (*store, persistedState, error) {
 		}
 	}
 	return s, st, nil
+}
+
+// close releases the directory.
+func (s *store) close() {
+	if s.lock != nil {
+		s.lock.Close()
+		s.lock = nil
+	}
 }
 
 func (s *store) saveState(st persistedState) error {
