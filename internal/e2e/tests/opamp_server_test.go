@@ -5,6 +5,7 @@ package tests // import "github.com/otelcol-edge/otelcol-edge/internal/e2e/tests
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"net/http"
 	"strconv"
 	"sync"
@@ -21,10 +22,11 @@ import (
 // fleetServer is a real OpAMP server (opamp-go's server package) on
 // 127.0.0.1 that records what the agent reports and pushes configs to it.
 type fleetServer struct {
-	t     *testing.T
-	srv   server.OpAMPServer
-	port  int
-	token string // required bearer token ("" = none)
+	t      *testing.T
+	srv    server.OpAMPServer
+	port   int
+	token  string // required bearer token ("" = none)
+	tlsCfg *tls.Config
 
 	mu          sync.Mutex
 	conn        types.Connection
@@ -40,13 +42,24 @@ type fleetServer struct {
 
 func newFleetServer(t *testing.T, token string) *fleetServer {
 	t.Helper()
-	f := &fleetServer{t: t, port: e2e.FreePorts(t, 1)[0], token: token}
+	return newFleetServerTLS(t, token, nil)
+}
+
+// newFleetServerTLS serves wss:// and https:// with tlsCfg.
+func newFleetServerTLS(t *testing.T, token string, tlsCfg *tls.Config) *fleetServer {
+	t.Helper()
+	f := &fleetServer{t: t, port: e2e.FreePorts(t, 1)[0], token: token, tlsCfg: tlsCfg}
 	f.start()
 	t.Cleanup(f.stop)
 	return f
 }
 
-func (f *fleetServer) wsURL() string { return "ws://127.0.0.1:" + strconv.Itoa(f.port) + "/v1/opamp" }
+func (f *fleetServer) wsURL() string {
+	if f.tlsCfg != nil {
+		return "wss://127.0.0.1:" + strconv.Itoa(f.port) + "/v1/opamp"
+	}
+	return "ws://127.0.0.1:" + strconv.Itoa(f.port) + "/v1/opamp"
+}
 func (f *fleetServer) httpURL() string {
 	return "http://127.0.0.1:" + strconv.Itoa(f.port) + "/v1/opamp"
 }
@@ -57,6 +70,7 @@ func (f *fleetServer) start() {
 	err := f.srv.Start(server.StartSettings{
 		ListenEndpoint: "127.0.0.1:" + strconv.Itoa(f.port),
 		ListenPath:     "/v1/opamp",
+		TLSConfig:      f.tlsCfg,
 		Settings: server.Settings{Callbacks: types.Callbacks{
 			OnConnecting: func(r *http.Request) types.ConnectionResponse {
 				if f.token != "" && r.Header.Get("Authorization") != "Bearer "+f.token {

@@ -4,7 +4,9 @@ package tests // import "github.com/otelcol-edge/otelcol-edge/internal/e2e/tests
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -50,6 +52,8 @@ func opampConfig(o opampConfigOpts) string {
       endpoint: ${env:OPAMP_ENDPOINT}
       bearer_token: ${env:OPAMP_TOKEN}
       heartbeat_interval: 1s
+      tls:
+        ca_file: ${env:OPAMP_CA_FILE:-}
     storage_directory: ${env:OPAMP_DIR}
     stable_for: 1s
     apply_timeout: 20s
@@ -118,7 +122,7 @@ type opampCollector struct {
 
 // startOpAMPCollector writes the local config (no filter rule) and starts
 // the binary with it through the opamp: provider.
-func startOpAMPCollector(t *testing.T, sink *e2e.Sink, endpoint, dir string) *opampCollector {
+func startOpAMPCollector(t *testing.T, sink *e2e.Sink, endpoint, dir string, extra map[string]string) *opampCollector {
 	t.Helper()
 	ports := e2e.FreePorts(t, 3)
 	local := filepath.Join(dir, "local.yaml")
@@ -126,20 +130,22 @@ func startOpAMPCollector(t *testing.T, sink *e2e.Sink, endpoint, dir string) *op
 		t.Fatal(err)
 	}
 	c := &opampCollector{grpcPort: ports[0], opampDir: filepath.Join(dir, "opamp"), bufferDir: filepath.Join(dir, "buffer")}
+	env := map[string]string{
+		"OTLP_GRPC_PORT":  strconv.Itoa(ports[0]),
+		"HEALTH_PORT":     strconv.Itoa(ports[1]),
+		"METRICS_PORT":    strconv.Itoa(ports[2]),
+		"OPAMP_ENDPOINT":  endpoint,
+		"OPAMP_TOKEN":     opampToken,
+		"OPAMP_DIR":       c.opampDir,
+		"BUFFER_DIR":      c.bufferDir,
+		"EDGE_ENDPOINT":   sink.GRPCEndpoint(),
+		"FILTER_HASH_KEY": opampHashKey,
+		"BACKEND_TOKEN":   opampAuthTok,
+	}
+	maps.Copy(env, extra)
 	c.Collector = e2e.StartCollector(t, e2e.CollectorOptions{
 		ConfigPath: "opamp:" + local,
-		Env: map[string]string{
-			"OTLP_GRPC_PORT":  strconv.Itoa(ports[0]),
-			"HEALTH_PORT":     strconv.Itoa(ports[1]),
-			"METRICS_PORT":    strconv.Itoa(ports[2]),
-			"OPAMP_ENDPOINT":  endpoint,
-			"OPAMP_TOKEN":     opampToken,
-			"OPAMP_DIR":       c.opampDir,
-			"BUFFER_DIR":      c.bufferDir,
-			"EDGE_ENDPOINT":   sink.GRPCEndpoint(),
-			"FILTER_HASH_KEY": opampHashKey,
-			"BACKEND_TOKEN":   opampAuthTok,
-		},
+		Env:        env,
 		HealthURL:  fmt.Sprintf("http://127.0.0.1:%d/", ports[1]),
 		MetricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[2]),
 	})
@@ -207,7 +213,7 @@ func checkNoSecret(t *testing.T, effective string) {
 func TestOpAMPRemoteConfigAppliedAndKeptAcrossKill(t *testing.T) {
 	fleet := newFleetServer(t, opampToken)
 	sink := e2e.NewSink(t, e2e.SinkOptions{})
-	c := startOpAMPCollector(t, sink, fleet.wsURL(), t.TempDir())
+	c := startOpAMPCollector(t, sink, fleet.wsURL(), t.TempDir(), nil)
 	pid := c.PID()
 
 	e2e.Eventually(t, 20*time.Second, 20*time.Millisecond, fleet.connected, "agent connected with its token")
@@ -269,7 +275,7 @@ func TestOpAMPRemoteConfigAppliedAndKeptAcrossKill(t *testing.T) {
 func TestOpAMPInvalidAndUnstartableConfigs(t *testing.T) {
 	fleet := newFleetServer(t, "")
 	sink := e2e.NewSink(t, e2e.SinkOptions{})
-	c := startOpAMPCollector(t, sink, fleet.wsURL(), t.TempDir())
+	c := startOpAMPCollector(t, sink, fleet.wsURL(), t.TempDir(), nil)
 	pid := c.PID()
 	e2e.Eventually(t, 20*time.Second, 20*time.Millisecond, fleet.connected, "agent connected")
 
@@ -331,7 +337,7 @@ func TestOpAMPInvalidAndUnstartableConfigs(t *testing.T) {
 func TestOpAMPBacklogSurvivesReloadHTTP(t *testing.T) {
 	fleet := newFleetServer(t, opampToken)
 	sink := newStoppedSink(t, e2e.SinkOptions{})
-	c := startOpAMPCollector(t, sink, fleet.httpURL(), t.TempDir())
+	c := startOpAMPCollector(t, sink, fleet.httpURL(), t.TempDir(), nil)
 	e2e.Eventually(t, 20*time.Second, 20*time.Millisecond, fleet.connected, "agent connected over HTTP")
 
 	const n = 3000
@@ -352,4 +358,29 @@ func TestOpAMPBacklogSurvivesReloadHTTP(t *testing.T) {
 	sink.Start()
 	waitAllSpans(t, sink, seqRange(0, n), 60*time.Second)
 	t.Logf("delivered %d unique spans, %d duplicates", sink.UniqueSpanCount(), sink.DuplicateSpanCount())
+}
+
+// TestOpAMPTLSSystemCAsByDefault: over wss://, the server's certificate is
+// verified: with the system CAs (the default) a server with a private CA is
+// refused; with its CA in server.tls.ca_file the agent connects and applies.
+func TestOpAMPTLSSystemCAsByDefault(t *testing.T) {
+	ca := e2e.NewTestCA(t)
+	srvTLS := ca.ServerTLS(ca.Server("127.0.0.1"), false)
+	srvTLS.MinVersion = tls.VersionTLS12
+	fleet := newFleetServerTLS(t, opampToken, srvTLS)
+	sink := e2e.NewSink(t, e2e.SinkOptions{})
+
+	untrusted := startOpAMPCollector(t, sink, fleet.wsURL(), t.TempDir(), nil)
+	time.Sleep(3 * time.Second)
+	if fleet.connected() {
+		t.Fatal("the agent connected to a server whose certificate the system CAs do not trust")
+	}
+	untrusted.Stop()
+
+	c := startOpAMPCollector(t, sink, fleet.wsURL(), t.TempDir(), map[string]string{"OPAMP_CA_FILE": ca.CAFile})
+	e2e.Eventually(t, 20*time.Second, 20*time.Millisecond, fleet.connected, "agent connected over wss:// with the CA file")
+	hash := fleet.push(opampConfig(opampConfigOpts{conditions: []string{healthzFilter}}))
+	fleet.waitStatus(t, hash, protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLIED, 40*time.Second)
+	sendRoutes(t, c, map[uint64]string{1: "/healthz", 2: "/cart"})
+	expectRoutes(t, sink, []uint64{2}, []uint64{1})
 }
