@@ -131,8 +131,15 @@ func (c *grpcClient) export(ctx context.Context, kind uint8, body []byte) (expor
 	if !ok {
 		return exportResult{}, permanentError(fmt.Errorf("unknown record kind %d", kind))
 	}
-	if len(c.md) > 0 {
-		ctx = metadata.NewOutgoingContext(ctx, c.md)
+	md, copied := c.md, false
+	outgoingMetadata(ctx, func(k string, v ...string) {
+		if !copied {
+			md, copied = c.md.Copy(), true
+		}
+		md.Append(k, v...)
+	})
+	if len(md) > 0 {
+		ctx = metadata.NewOutgoingContext(ctx, md)
 	}
 	var resp []byte
 	if err := c.conn.Invoke(ctx, method, &body, &resp, c.callOpts...); err != nil {
@@ -230,6 +237,11 @@ func (c *httpClient) export(ctx context.Context, kind uint8, body []byte) (expor
 	}
 	req.Header.Set("Content-Type", "application/x-protobuf")
 	req.Header.Set("User-Agent", c.ua)
+	outgoingMetadata(ctx, func(k string, v ...string) {
+		for _, s := range v {
+			req.Header.Add(k, s)
+		}
+	})
 	resp, err := c.client.Do(req)
 	if err != nil {
 		return exportResult{}, retryable(err)

@@ -75,6 +75,14 @@ type Config struct {
 	// Timeout bounds one export request.
 	Timeout time.Duration `mapstructure:"timeout"`
 
+	// MetadataKeys lists the client metadata keys (client.Info.Metadata, for
+	// example the headers an OTLP receiver with include_metadata keeps)
+	// stored with each record and restored when it is sent: as gRPC metadata
+	// or HTTP headers of the request, and as client info on its context.
+	// Records whose values differ are never sent in one request. Matched
+	// case-insensitively; at most 32 keys (see metadata.go).
+	MetadataKeys []string `mapstructure:"metadata_keys"`
+
 	// Buffer configures the durable on-disk log.
 	Buffer BufferConfig `mapstructure:"buffer"`
 
@@ -255,6 +263,7 @@ func (cfg *Config) Validate() error {
 	if cfg.Timeout <= 0 {
 		add("\"timeout\" must be > 0")
 	}
+	errs = append(errs, validateMetadataKeys(cfg.MetadataKeys)...)
 
 	b := cfg.Buffer
 	if strings.TrimSpace(b.Directory) == "" {

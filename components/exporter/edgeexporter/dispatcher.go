@@ -23,6 +23,9 @@ type batch struct {
 	seqs  []uint64
 	items int
 	body  []byte
+	// meta is the client metadata block its records share (nil: none),
+	// restored on the request (clientmeta.go).
+	meta []byte
 }
 
 // run is the dispatcher: the only goroutine that reads the log. It drives the
@@ -193,7 +196,7 @@ func (e *edgeExporter) nextBatch(ctx context.Context, r *wal.Reader, carry **wal
 				continue // a slot freed up, or the deadline: checked above
 			}
 		}
-		if rec.Kind != recs[0].Kind || items+int(rec.Items) > e.cfg.Sending.BatchMaxItems || size+len(rec.Payload) > e.cfg.Sending.BatchMaxBytes {
+		if !samePartition(rec, recs[0]) || items+int(rec.Items) > e.cfg.Sending.BatchMaxItems || size+len(rec.Payload) > e.cfg.Sending.BatchMaxBytes {
 			c := rec
 			*carry = &c
 			break
@@ -203,13 +206,13 @@ func (e *edgeExporter) nextBatch(ctx context.Context, r *wal.Reader, carry **wal
 		size += len(rec.Payload)
 	}
 
-	b := &batch{kind: recs[0].Kind, items: items, seqs: make([]uint64, len(recs))}
-	if len(recs) == 1 {
-		b.body = recs[0].Payload
-	} else {
+	b := &batch{kind: recs[0].Kind &^ kindMetadata, items: items, seqs: make([]uint64, len(recs))}
+	b.meta, b.body = splitMetadata(recs[0])
+	if len(recs) > 1 {
 		b.body = make([]byte, 0, size)
 		for _, rec := range recs {
-			b.body = append(b.body, rec.Payload...)
+			_, body := splitMetadata(rec)
+			b.body = append(b.body, body...)
 		}
 	}
 	for i, rec := range recs {
@@ -264,7 +267,7 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 	if e.eps.failing(ep) {
 		ep.client.reconnect()
 	}
-	sctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	sctx, cancel := context.WithTimeout(withClientMetadata(ctx, b.meta), e.cfg.Timeout)
 	res, serr := ep.client.export(sctx, b.kind, b.body)
 	cancel()
 	bg := context.Background()

@@ -384,11 +384,15 @@ func (e *edgeExporter) append(ctx context.Context, kind uint8, items int, payloa
 		e.std.refusedItems(kind, int64(items))
 		return errShuttingDown
 	}
-	stored, storedKind := payload, kind
+	// metadata_keys: the client metadata goes in front of the payload
+	// (clientmeta.go), inside the envelope when encrypting.
+	recKind, payload, release := e.prefixMetadata(ctx, kind, payload)
+	defer release() // the log copies the payload
+	stored, storedKind := payload, recKind
 	if e.keys != nil && e.keys.active != nil {
 		bp := sealBufPool.Get().(*[]byte)
-		*bp = e.keys.seal((*bp)[:0], kind, payload, e.cfg.Buffer.Compression)
-		stored, storedKind = *bp, kind|kindEncrypted
+		*bp = e.keys.seal((*bp)[:0], recKind, payload, e.cfg.Buffer.Compression)
+		stored, storedKind = *bp, recKind|kindEncrypted
 		defer putSealBuf(bp) // the log copies the payload
 	}
 	seq, err := e.log.Append(ctx, storedKind, uint32(items), stored)
