@@ -78,10 +78,13 @@ type agent struct {
 
 // trial is a remote config being tried.
 type trial struct {
-	hash     string
-	gen      uint64 // the generation that served it; 0 until served
-	ready    bool
-	failure  string
+	hash    string
+	gen     uint64 // the generation that served it; 0 until served
+	ready   bool
+	failure string
+	// fatal: a component reported a fatal error; upstream ends the process
+	// (provider first, then the service): restart at the extension's Shutdown.
+	fatal    bool
 	done     chan struct{}
 	deadline *time.Timer
 	stable   *time.Timer
@@ -417,6 +420,9 @@ func (a *agent) onReady(gen uint64) {
 		return
 	}
 	t.ready = true
+	if t.fatal {
+		return
+	}
 	if t.failure != "" {
 		a.rollbackLocked(t)
 		return
@@ -441,6 +447,11 @@ func (a *agent) onStatus(gen uint64, source *componentstatus.InstanceID, ev *com
 	}
 	if s := ev.Status(); s == componentstatus.StatusPermanentError || s == componentstatus.StatusFatalError {
 		t.failure = fmt.Sprintf("%s: %s", key, errString(ev.Err()))
+		if s == componentstatus.StatusFatalError {
+			t.fatal = true
+			a.failForRestartLocked(t, t.failure)
+			return
+		}
 		if t.ready {
 			a.rollbackLocked(t)
 		}
@@ -454,6 +465,12 @@ func (a *agent) onStatus(gen uint64, source *componentstatus.InstanceID, ev *com
 func (a *agent) onShutdown(gen uint64) {
 	a.mu.Lock()
 	t := a.trial
+	if t != nil && t.gen == gen && t.fatal {
+		reason := t.failure
+		a.mu.Unlock()
+		a.restart(reason)
+		return
+	}
 	if t == nil || t.gen != gen || a.stopped || (t.ready && t.failure == "") {
 		a.mu.Unlock()
 		return

@@ -401,3 +401,28 @@ func TestStorageLocked(t *testing.T) {
 	require.NoError(t, yaml.Unmarshal(body, &m))
 	assert.Contains(t, m, "processors", "the last accepted config")
 }
+
+// TestTrialFatalError: a fatal error during a trial makes upstream stop the
+// collector (provider first, then the service): the extension's Shutdown
+// restarts the process, which boots the previous config.
+func TestTrialFatalError(t *testing.T) {
+	h := newHarness(t, "")
+	h.retrieve()
+	hash, _ := h.push(remoteYAML)
+	h.waitReloads(1)
+	h.retrieve()
+	gen := h.a.generationNow()
+	h.a.onReady(gen)
+	h.a.onStatus(gen, otlpID, componentstatus.NewFatalErrorEvent(errors.New("boom")))
+	reloads, _, _ := h.counts()
+	assert.Equal(t, 1, reloads, "no in-process rollback: the collector is exiting")
+	require.NoError(t, h.a.stop(context.Background())) // the provider's Shutdown comes first
+	h.a.onShutdown(gen)
+	_, _, restarts := h.counts()
+	require.Equal(t, []string{"receiver:otlp: boom"}, restarts)
+	h2 := newHarness(t, h.dir)
+	st := h2.state()
+	assert.Equal(t, hash, st.StatusHash)
+	assert.Equal(t, "receiver:otlp: boom", st.StatusError)
+	assert.NotContains(t, h2.retrieve(), "processors")
+}
