@@ -24,7 +24,7 @@ type filterProcessor struct {
 }
 
 func newFilterProcessor(set processor.Settings, cfg *Config, sig signal) (*filterProcessor, error) {
-	tel, err := newTelemetry(set.TelemetrySettings)
+	tel, err := newTelemetry(set, sig)
 	if err != nil {
 		return nil, err
 	}
@@ -54,6 +54,11 @@ func (p *filterProcessor) remove(drop bool) bool { return drop && !p.dry }
 func (p *filterProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	if !p.active() {
 		return td, nil
+	}
+	before := 0
+	if len(p.set.rules) > 0 {
+		before = td.SpanCount()
+		defer func() { p.tel.recordFiltered(ctx, before-td.SpanCount()) }()
 	}
 	st := p.pool.get(ctx, p.set, p.tel, p.red, p.dry)
 	defer p.pool.finish(st)
@@ -116,6 +121,11 @@ func (p *filterProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.L
 	if !p.active() {
 		return ld, nil
 	}
+	before := 0
+	if len(p.set.rules) > 0 {
+		before = ld.LogRecordCount()
+		defer func() { p.tel.recordFiltered(ctx, before-ld.LogRecordCount()) }()
+	}
 	st := p.pool.get(ctx, p.set, p.tel, p.red, p.dry)
 	defer p.pool.finish(st)
 	filtering := len(p.set.rules) > 0
@@ -164,6 +174,11 @@ func (p *filterProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.L
 func (p *filterProcessor) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
 	if !p.active() {
 		return md, nil
+	}
+	before := 0
+	if len(p.set.rules) > 0 {
+		before = md.DataPointCount()
+		defer func() { p.tel.recordFiltered(ctx, before-md.DataPointCount()) }()
 	}
 	st := p.pool.get(ctx, p.set, p.tel, p.red, p.dry)
 	defer p.pool.finish(st)

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
 	"github.com/otelcol-edge/otelcol-edge/components/processor/filterprocessor/internal/metadata"
@@ -16,22 +19,50 @@ import (
 // errorLogInterval is the minimum time between two error logs of one rule.
 const errorLogInterval = 10 * time.Second
 
-// telemetry records the per-rule counters and writes rate-limited error logs.
+// telemetry records the per-rule counters, contrib's per-signal `filtered`
+// counter, and writes rate-limited error logs.
 type telemetry struct {
 	set component.TelemetrySettings
 	tb  *metadata.TelemetryBuilder
+	// filtered is contrib filterprocessor's counter of this signal
+	// (otelcol_processor_filter_spans.filtered, _datapoints.filtered,
+	// _logs.filtered): items removed from a batch, with filterAttr, contrib's
+	// attribute `filter` = the component ID.
+	filtered   metric.Int64Counter
+	filterAttr metric.MeasurementOption
 
 	mu         sync.Mutex
 	last       map[string]time.Time
 	suppressed map[string]int
 }
 
-func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
-	tb, err := metadata.NewTelemetryBuilder(set)
+func newTelemetry(set processor.Settings, sig signal) (*telemetry, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
 	}
-	return &telemetry{set: set, tb: tb, last: map[string]time.Time{}, suppressed: map[string]int{}}, nil
+	t := &telemetry{
+		set: set.TelemetrySettings, tb: tb, last: map[string]time.Time{}, suppressed: map[string]int{},
+		filterAttr: metric.WithAttributeSet(attribute.NewSet(attribute.String(metadata.Type.String(), set.ID.String()))),
+	}
+	switch sig {
+	case signalTraces:
+		t.filtered = tb.ProcessorFilterSpansFiltered
+	case signalMetrics:
+		t.filtered = tb.ProcessorFilterDatapointsFiltered
+	case signalLogs:
+		t.filtered = tb.ProcessorFilterLogsFiltered
+	}
+	return t, nil
+}
+
+// recordFiltered adds the items a batch lost to the signal's `filtered`
+// counter, zero included (as contrib does, so the series exists from the
+// first batch). In dry run nothing is removed and it adds zero.
+func (t *telemetry) recordFiltered(ctx context.Context, removed int) {
+	if t.filtered != nil {
+		t.filtered.Add(ctx, int64(removed), t.filterAttr)
+	}
 }
 
 // logError logs a failed condition at most once per rule every errorLogInterval, saying how

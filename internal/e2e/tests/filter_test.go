@@ -79,5 +79,15 @@ func TestFilterDropsHealthChecksAndMasksCards(t *testing.T) {
 	if v, _ := got.Attributes().Get("card"); v.AsString() != "****" {
 		t.Fatalf("card attribute not masked: %q", v.AsString())
 	}
-	_ = c
+
+	// One scrape: contrib filterprocessor's counter, under its name and with its
+	// attribute (a contrib dashboard works unchanged), beside our per-rule one.
+	var m map[string]float64
+	e2e.Eventually(t, 15*time.Second, 200*time.Millisecond, func() bool {
+		m, _ = e2e.TryScrapeMetrics(c.Options().MetricsURL)
+		return metricValue(m, "processor_filter_spans_filtered", map[string]string{"filter": "filter"}) == 2
+	}, "otelcol_processor_filter_spans_filtered{filter=\"filter\"} == 2")
+	if got := metricValue(m, "processor_filter_items_dropped", map[string]string{"rule": "health-checks", "signal": "traces"}); got != 2 {
+		t.Errorf("otelcol_processor_filter_items_dropped{rule=health-checks} = %v, want 2", got)
+	}
 }

@@ -23,14 +23,17 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                         metric.Meter
-	mu                            sync.Mutex
-	registrations                 []metric.Registration
-	ProcessorFilterErrors         metric.Int64Counter
-	ProcessorFilterItemsDropped   metric.Int64Counter
-	ProcessorFilterItemsEvaluated metric.Int64Counter
-	ProcessorFilterItemsKept      metric.Int64Counter
-	ProcessorFilterValuesRedacted metric.Int64Counter
+	meter                             metric.Meter
+	mu                                sync.Mutex
+	registrations                     []metric.Registration
+	ProcessorFilterDatapointsFiltered metric.Int64Counter
+	ProcessorFilterErrors             metric.Int64Counter
+	ProcessorFilterItemsDropped       metric.Int64Counter
+	ProcessorFilterItemsEvaluated     metric.Int64Counter
+	ProcessorFilterItemsKept          metric.Int64Counter
+	ProcessorFilterLogsFiltered       metric.Int64Counter
+	ProcessorFilterSpansFiltered      metric.Int64Counter
+	ProcessorFilterValuesRedacted     metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -62,6 +65,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ProcessorFilterDatapointsFiltered, err = builder.meter.Int64Counter(
+		"otelcol_processor_filter_datapoints.filtered",
+		metric.WithDescription("Number of metric data points dropped by the filter processor [Development]"),
+		metric.WithUnit("1"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorFilterErrors, err = builder.meter.Int64Counter(
 		"otelcol_processor_filter_errors",
 		metric.WithDescription("Condition evaluations that failed, by rule and signal. [Development]"),
@@ -84,6 +93,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_filter_items_kept",
 		metric.WithDescription("Items a rule evaluated and let through, by rule and signal. [Development]"),
 		metric.WithUnit("{item}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorFilterLogsFiltered, err = builder.meter.Int64Counter(
+		"otelcol_processor_filter_logs.filtered",
+		metric.WithDescription("Number of logs dropped by the filter processor [Development]"),
+		metric.WithUnit("1"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorFilterSpansFiltered, err = builder.meter.Int64Counter(
+		"otelcol_processor_filter_spans.filtered",
+		metric.WithDescription("Number of spans dropped by the filter processor [Development]"),
+		metric.WithUnit("1"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorFilterValuesRedacted, err = builder.meter.Int64Counter(

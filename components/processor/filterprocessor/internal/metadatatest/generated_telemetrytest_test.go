@@ -19,11 +19,17 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	tb.ProcessorFilterDatapointsFiltered.Add(context.Background(), 1)
 	tb.ProcessorFilterErrors.Add(context.Background(), 1)
 	tb.ProcessorFilterItemsDropped.Add(context.Background(), 1)
 	tb.ProcessorFilterItemsEvaluated.Add(context.Background(), 1)
 	tb.ProcessorFilterItemsKept.Add(context.Background(), 1)
+	tb.ProcessorFilterLogsFiltered.Add(context.Background(), 1)
+	tb.ProcessorFilterSpansFiltered.Add(context.Background(), 1)
 	tb.ProcessorFilterValuesRedacted.Add(context.Background(), 1)
+	AssertEqualProcessorFilterDatapointsFiltered(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorFilterErrors(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -34,6 +40,12 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorFilterItemsKept(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorFilterLogsFiltered(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorFilterSpansFiltered(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorFilterValuesRedacted(t, testTel,
