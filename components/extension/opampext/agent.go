@@ -346,14 +346,21 @@ func (a *agent) beginTrialLocked(hash string, body []byte) error {
 }
 
 // requestReloadLocked tells the collector to call Retrieve again. At most one
-// event is outstanding, so the send never blocks (the resolver's channel has
-// room for one) and never races the resolver's shutdown (stopped).
+// of our events is outstanding. The send happens on its own goroutine, never
+// under a.mu: the resolver's channel holds one event, and a reload the
+// collector started by itself (SIGHUP) can leave ours in it, so a send may
+// wait until the collector's loop comes back; at shutdown the resolver closes
+// the channel under a waiting send, which panics: recovered.
 func (a *agent) requestReloadLocked() {
 	if a.stopped || a.watcher == nil || a.reloadQueued {
 		return
 	}
 	a.reloadQueued = true
-	a.watcher(&confmap.ChangeEvent{})
+	w := a.watcher
+	go func() {
+		defer func() { _ = recover() }()
+		w(&confmap.ChangeEvent{})
+	}()
 }
 
 // retrieve is the provider's Retrieve: the config to run now.
