@@ -3,9 +3,10 @@
 package edgeexporter // import "github.com/otelcol-edge/otelcol-edge/components/exporter/edgeexporter"
 
 import (
-	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/cenkalti/backoff/v7"
 )
 
 // endpoint is one backend with its passive health state: after a retryable
@@ -24,9 +25,12 @@ type endpoint struct {
 	client endpointClient
 
 	// guarded by endpointSet.mu
-	failures      int
-	downUntil     time.Time
-	backoff       time.Duration
+	failures  int
+	downUntil time.Time
+	// backoff is the endpoint's exponential backoff with jitter (reset by a
+	// success): the same algorithm and parameters as upstream's
+	// retry_on_failure, which is built on it too.
+	backoff       backoff.ExponentialBackOff
 	lastErr       string
 	currentWeight int
 }
@@ -152,7 +156,7 @@ func (s *endpointSet) success(e *endpoint) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e.failures = 0
-	e.backoff = 0
+	e.backoff.Reset()
 	e.downUntil = time.Time{}
 	e.lastErr = ""
 }
@@ -162,14 +166,16 @@ func (s *endpointSet) success(e *endpoint) {
 func (s *endpointSet) failure(e *endpoint, err error, hint time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e.failures++
-	if e.backoff == 0 {
-		e.backoff = s.retry.InitialInterval
-	} else {
-		e.backoff = min(time.Duration(float64(e.backoff)*s.retry.Multiplier), s.retry.MaxInterval)
+	if e.failures == 0 {
+		e.backoff = backoff.ExponentialBackOff{
+			InitialInterval:     s.retry.InitialInterval,
+			RandomizationFactor: s.retry.RandomizationFactor,
+			Multiplier:          s.retry.Multiplier,
+			MaxInterval:         s.retry.MaxInterval,
+		}
 	}
-	wait := jitter(e.backoff, s.retry.RandomizationFactor)
-	wait = max(wait, hint)
+	e.failures++
+	wait := max(e.backoff.NextBackOff(), hint)
 	e.downUntil = s.now().Add(wait)
 	e.lastErr = err.Error()
 }
@@ -197,12 +203,4 @@ func (s *endpointSet) all() []*endpoint {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]*endpoint(nil), s.eps...)
-}
-
-func jitter(d time.Duration, factor float64) time.Duration {
-	if factor <= 0 || d <= 0 {
-		return d
-	}
-	delta := factor * float64(d)
-	return time.Duration(float64(d) - delta + rand.Float64()*2*delta)
 }

@@ -3,6 +3,7 @@ module github.com/otelcol-edge/otelcol-edge/components/exporter/edgeexporter
 go 1.26.0
 
 require (
+	github.com/cenkalti/backoff/v7 v7.0.3
 	github.com/klauspost/compress v1.20.3
 	github.com/stretchr/testify v1.12.1
 	go.opentelemetry.io/collector/component v1.71.0
