@@ -77,6 +77,7 @@ func (h *harness) runScenarios(ctx context.Context) error {
 			if h.o.oursBeforeBin != "" {
 				vs = append(vs, variant{labelOursBefore, false, "interval", "", h.o.oursBeforeBin})
 			}
+			vs = h.o.pickS1(vs)
 			for _, v := range vs {
 				if err := ctx.Err(); err != nil {
 					return err
@@ -583,4 +584,23 @@ func checkProcessed(raw []byte) string {
 	}
 	sort.Strings(missing)
 	return "missing " + strings.Join(missing, ", ")
+}
+
+// pickS1 keeps the S1 variants named by -s1-variants (all when empty).
+func (o options) pickS1(vs []variant) []variant {
+	if strings.TrimSpace(o.s1Variants) == "" {
+		return vs
+	}
+	names := map[string]string{labelOurs: "ours", labelAnchor: "anchor", labelOursZstd: "zstd", labelOursNone: "none", labelOursBefore: "before"}
+	want := map[string]bool{}
+	for _, n := range strings.Split(o.s1Variants, ",") {
+		want[strings.TrimSpace(n)] = true
+	}
+	var out []variant
+	for _, v := range vs {
+		if want[names[v.label]] {
+			out = append(out, v)
+		}
+	}
+	return out
 }

@@ -163,6 +163,15 @@ func (h *harness) runLatency(ctx context.Context, v variant, level int, rate flo
 	lats := sk.ProbeLatencies()
 	key := latKey(level)
 	m := h.res.add(key, v.label)
+	if v.fsync == "always" {
+		// The exporter's own fsync latency histogram, over the whole run.
+		n, ok1, _ := procstat.Metric(ctx, c.metricsURL, "otelcol_exporter_edge_fsync_latency_count")
+		sum, ok2, _ := procstat.Metric(ctx, c.metricsURL, "otelcol_exporter_edge_fsync_latency_sum")
+		if ok1 && ok2 && n > 0 {
+			m["fsyncs"] = n
+			m["mean fsync ms"] = 1000 * sum / n
+		}
+	}
 	m["target spans/s"] = rate
 	m["background spans/s"] = lr.SpansPerSecond()
 	m["probes sent"] = float64(ps.sent)
@@ -309,7 +318,7 @@ func (h *harness) latencyReport() string {
 		"the backend records arrival time minus end timestamp. Background load at %s of the anchor's max online rate (%.0f spans/s%s), "+
 		"%s of warm-up, then %s of probes; %d run(s) per collector and level, interleaved, percentiles over all probes received.\n\n",
 		probeInterval, levelsText(levels), h.latMaxRate, h.latRateSource(), h.o.latWarmup, h.o.latDuration, h.o.latRuns)
-	w("| load | collector | background spans/s | probes sent / received | p50 ms | p90 ms | p99 ms | max ms |\n|---|---|---|---|---|---|---|---|\n")
+	w("| load | collector | background spans/s | probes sent / received | p50 ms | p90 ms | p99 ms | max ms | mean fsync ms |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, level := range levels {
 		key := latKey(level)
 		for _, v := range h.latVariants() {
@@ -317,15 +326,21 @@ func (h *harness) latencyReport() string {
 			if len(runs) == 0 {
 				continue
 			}
-			var bg, sent float64
+			var bg, sent, fsyncs, fsyncMs float64
 			for _, m := range runs {
 				bg += m["background spans/s"]
 				sent += m["probes sent"]
+				fsyncs += m["fsyncs"]
+				fsyncMs += m["mean fsync ms"] * m["fsyncs"]
+			}
+			fs := "-"
+			if fsyncs > 0 {
+				fs = fmt.Sprintf("%.2f", fsyncMs/fsyncs)
 			}
 			lats := h.latPool[key][v.label]
 			q := quantiles(lats)
-			w("| %d %% | %s | %.0f | %.0f / %d | %.1f | %.1f | %.1f | %.1f |\n", level, v.label, bg/float64(len(runs)), sent, len(lats),
-				q["p50 ms"], q["p90 ms"], q["p99 ms"], q["max ms"])
+			w("| %d %% | %s | %.0f | %.0f / %d | %.1f | %.1f | %.1f | %.1f | %s |\n", level, v.label, bg/float64(len(runs)), sent, len(lats),
+				q["p50 ms"], q["p90 ms"], q["p99 ms"], q["max ms"], fs)
 		}
 	}
 	return b.String()

@@ -45,6 +45,8 @@ type options struct {
 
 	// A/B: a second ours binary run interleaved in S1 and L.
 	oursBeforeBin string
+	// s1Variants limits S1 to some variants (A/B runs).
+	s1Variants string
 	// L scenario
 	latLevels     string
 	latRuns       int
@@ -65,6 +67,7 @@ func main() {
 	flag.StringVar(&o.anchorConfig, "anchor-config", "", "anchor config (default <repo>/bench/anchor/pipeline.yaml)")
 	flag.StringVar(&o.scenarios, "scenarios", "s1,s2,s4,lat", "comma-separated scenarios; s2 includes the s3 replay; lat is the latency under load (L)")
 	flag.StringVar(&o.oursBeforeBin, "ours-before-bin", "", "a second otelcol-edge binary (e.g. before a change), run interleaved as \"ours (before)\" in S1 and L")
+	flag.StringVar(&o.s1Variants, "s1-variants", "", "S1: comma-separated subset of ours,anchor,zstd,none,before (default all)")
 	flag.StringVar(&o.latLevels, "lat-levels", "10,50,90", "L: background load levels, percent of the anchor's max online rate")
 	flag.IntVar(&o.latRuns, "lat-runs", 1, "L: runs per collector and level (percentiles pool every probe)")
 	flag.DurationVar(&o.latDuration, "lat-duration", 0, "L: probe window per run (default 15s, 6s with -quick)")
