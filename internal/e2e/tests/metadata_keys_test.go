@@ -61,7 +61,7 @@ service:
 
 // TestMetadataKeysThroughGateway: agent -> gateway -> backend, both
 // collectors with include_metadata and metadata_keys [X-Tenant]. Three
-// tenants send interleaved requests to the agent; the backend is down, so the
+// tenants take turns sending runs of requests to the agent; the backend is down, so the
 // gateway holds them all in its buffer when it is killed -9; restarted, it
 // replays the backlog once the backend is up. Every request the backend
 // receives carries exactly one x-tenant header, and every span in it belongs
@@ -109,11 +109,15 @@ func TestMetadataKeysThroughGateway(t *testing.T) {
 	const requests, spansPerRequest = 30, 10
 	owner := map[[8]byte]string{}
 	for i := range requests {
+		// Runs of three requests per tenant, the tenants in turn: the
+		// buffers hold consecutive records of one tenant (which may be
+		// joined) next to records of another (which must not be).
+		tenant := (i / 3) % len(tenants)
 		td := e2e.GenTraces(1, spansPerRequest, uint64(i*spansPerRequest))
 		for _, id := range e2e.SpanIDsOf(td) {
-			owner[id] = tenants[i%len(tenants)]
+			owner[id] = tenants[tenant]
 		}
-		if err := clients[i%len(tenants)].SendTraces(ctx, td); err != nil {
+		if err := clients[tenant].SendTraces(ctx, td); err != nil {
 			t.Fatalf("request %d refused by the agent: %v", i, err)
 		}
 	}
