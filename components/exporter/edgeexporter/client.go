@@ -104,6 +104,7 @@ func (rawCodec) Name() string { return "proto" }
 
 type grpcClient struct {
 	conn     *grpc.ClientConn
+	addr     string
 	md       metadata.MD
 	callOpts []grpc.CallOption
 }
@@ -119,8 +120,11 @@ func newGRPCClient(ctx context.Context, cfg *Config, endpoint string, host compo
 	for _, h := range cc.Headers {
 		md.Append(h.Name, string(h.Value))
 	}
+	// Its connection failures are our "Endpoint down" lines (grpclog.go).
+	grpcLogFilter.add(endpoint)
 	return &grpcClient{
 		conn:     conn,
+		addr:     endpoint,
 		md:       md,
 		callOpts: []grpc.CallOption{grpc.ForceCodec(rawCodec{}), grpc.WaitForReady(cc.WaitForReady)},
 	}, nil
@@ -142,13 +146,25 @@ func (c *grpcClient) export(ctx context.Context, kind uint8, body []byte) (expor
 		ctx = metadata.NewOutgoingContext(ctx, md)
 	}
 	var resp []byte
-	if err := c.conn.Invoke(ctx, method, &body, &resp, c.callOpts...); err != nil {
+	opts := c.callOpts
+	if isProbe(ctx) {
+		// A probe waits for the connection (up to its deadline) instead of
+		// failing at once while the channel is still reconnecting.
+		opts = append(opts[:len(opts):len(opts)], grpc.WaitForReady(true))
+	}
+	if err := c.conn.Invoke(ctx, method, &body, &resp, opts...); err != nil {
 		return exportResult{}, classifyGRPC(err)
 	}
 	return parseResponse(kind, resp), nil
 }
 
-func (c *grpcClient) close() error { return c.conn.Close() }
+func (c *grpcClient) close() error {
+	err := c.conn.Close()
+	if err == nil {
+		grpcLogFilter.remove(c.addr)
+	}
+	return err
+}
 
 // reconnect skips gRPC's own reconnection backoff (up to two minutes), so the
 // probe after an outage reaches a backend that has come back.

@@ -93,6 +93,23 @@ type Config struct {
 	// makes data expire; only a record a live backend keeps failing on with a
 	// server error is given up (see RetryConfig.MaxAttemptsPerRecord).
 	Retry RetryConfig `mapstructure:"retry"`
+
+	// Status configures what the exporter tells an operator while offline:
+	// the periodic summary line and the local status endpoint (offline.go).
+	Status StatusConfig `mapstructure:"status"`
+}
+
+// StatusConfig configures the offline summary and the status endpoint.
+type StatusConfig struct {
+	// SummaryInterval is the period of the summary line logged while the
+	// exporter is offline or replaying (at most one per period). Default
+	// 15m; 0 disables the summary.
+	SummaryInterval time.Duration `mapstructure:"summary_interval"`
+
+	// Endpoint, when set, serves the same summary as JSON over plain HTTP
+	// at this host:port (GET /). It must be a loopback address (127.0.0.1,
+	// [::1] or localhost): it is not authenticated. Default "": off.
+	Endpoint string `mapstructure:"endpoint"`
 }
 
 // BufferConfig configures the durable log every accepted item is written to
@@ -330,6 +347,12 @@ func (cfg *Config) Validate() error {
 		add("\"sending.replay_bytes_per_second\" must be >= 0")
 	}
 
+	if cfg.Status.SummaryInterval < 0 {
+		add("\"status.summary_interval\" must be >= 0, got %s", cfg.Status.SummaryInterval)
+	}
+	if err := checkLoopback(cfg.Status.Endpoint); err != nil {
+		add("\"status.endpoint\" %q: %w", cfg.Status.Endpoint, err)
+	}
 	r := cfg.Retry
 	if r.InitialInterval <= 0 {
 		add("\"retry.initial_interval\" must be > 0")

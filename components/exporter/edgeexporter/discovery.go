@@ -112,6 +112,7 @@ func (e *edgeExporter) applySnapshot(ctx context.Context, s discoveryapi.Snapsho
 			for _, ep := range removed {
 				_ = ep.client.close()
 			}
+			e.eps.forget(removed...)
 		})})
 	}
 	e.logger.Debug("Endpoints from discovery", zap.Uint64("version", s.Version), zap.Int("eligible", len(eps)), zap.Int("removed", len(removed)), zap.Bool("panic", s.Panic))

@@ -248,7 +248,7 @@ func (e *edgeExporter) read(ctx context.Context, r *wal.Reader) (wal.Record, err
 		}
 		e.log.Ack(rec.Seq)
 		e.poison.done(rec.Seq)
-		e.tb.ExporterEdgeItemsDropped.Add(context.Background(), int64(rec.Items), e.reasonAttr(reasonMaxAge))
+		e.countDropped(context.Background(), reasonMaxAge, int64(rec.Items))
 		e.warnLimiter.warn(e.logger, "Dropped data older than buffer.max_age", zap.Duration("max_age", e.cfg.Buffer.MaxAge), zap.Time("appended", rec.Time))
 	}
 }
@@ -264,7 +264,7 @@ func (e *edgeExporter) readError(err error) {
 
 // send exports one batch and acknowledges it unless the failure is retryable.
 func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay bool) {
-	if e.eps.failing(ep) {
+	if probe := e.eps.beginProbe(ep); probe || e.eps.failing(ep) {
 		ep.client.reconnect()
 	}
 	sctx, cancel := context.WithTimeout(withClientMetadata(ctx, b.meta), e.cfg.Timeout)
@@ -273,7 +273,8 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 	bg := context.Background()
 	if serr != nil && serr.tooLarge {
 		if len(b.seqs) > 1 {
-			// The endpoint is fine.
+			// The endpoint is fine (but not proven healthy if it was failing).
+			e.eps.settle(ep)
 			e.std.failedItems(b.kind, int64(b.items))
 			e.bisect(b)
 			e.warnLimiter.warn(e.logger, "Backend refused a request as too large; sending smaller batches",
@@ -291,6 +292,7 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 			// its records: bisect, as for a request too large, so the good
 			// records get through and a bad one ends up alone. The backend
 			// answered: no backoff.
+			e.eps.settle(ep)
 			e.bisect(b)
 			e.reportResult(ep, serr)
 			e.tb.ExporterEdgeSendFailures.Add(bg, 1, endpointKindAttrs(ep.id, "retryable"))
@@ -321,24 +323,29 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 		// The backend's Retry-After / RetryInfo is honoured up to
 		// retry.max_interval: a backend cannot park an endpoint for longer
 		// than the exporter's own backoff would.
-		e.eps.failure(ep, serr, capRetryAfter(serr.retryAfter, e.cfg.Retry.MaxInterval))
+		// One line when the endpoint goes down; the failures that follow are
+		// counted and shown by the offline summary (offline.go).
+		hint := capRetryAfter(serr.retryAfter, e.cfg.Retry.MaxInterval)
 		if ctx.Err() == nil {
+			fields := []zap.Field{zap.String("signal", kindName(b.kind))}
+			if serr.retryAfter > 0 {
+				fields = append(fields, zap.Duration("retry_after", serr.retryAfter), zap.Duration("retry_after_honoured", hint))
+			}
+			e.endpointFailed(ep, serr, hint, fields...)
 			e.reportResult(ep, serr)
+		} else {
+			e.eps.failure(ep, serr, hint)
 		}
 		e.retryNeeded.Store(true)
 		if ctx.Err() == nil {
 			e.tb.ExporterEdgeSendFailures.Add(bg, 1, endpointKindAttrs(ep.id, "retryable"))
 			e.std.failedItems(b.kind, int64(b.items))
-			fields := []zap.Field{zap.String("endpoint", ep.id), zap.String("signal", kindName(b.kind)), zap.Int("items", b.items), zap.Error(serr)}
-			if serr.retryAfter > 0 {
-				fields = append(fields, zap.Duration("retry_after", serr.retryAfter), zap.Duration("retry_after_honoured", capRetryAfter(serr.retryAfter, e.cfg.Retry.MaxInterval)))
-			}
-			e.warnLimiter.warn(e.logger, "Export failed, will retry from the buffer", fields...)
 		}
 		return
 	}
 	// The endpoint answered: good for its health, whatever it said of the data.
 	e.reportResult(ep, nil)
+	e.endpointOK(ep)
 	if e.state.Load() == stateOffline {
 		// The link is back: replay the backlog.
 		e.setState(stateReplaying)
@@ -352,7 +359,7 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 		}
 		e.tb.ExporterEdgeSendFailures.Add(bg, 1, endpointKindAttrs(ep.id, kind))
 		e.std.failedItems(b.kind, int64(b.items))
-		e.tb.ExporterEdgeItemsDropped.Add(bg, int64(b.items), e.reasonAttr(reason))
+		e.countDropped(bg, reason, int64(b.items))
 		written := false
 		if e.deadLetter != nil {
 			if err := e.deadLetter.write(b.kind, b.body); err != nil {
@@ -369,7 +376,6 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 			zap.Bool("dead_letter_written", written), zap.Error(serr))
 		e.poison.done(b.seqs...)
 	} else {
-		e.eps.success(ep)
 		e.batchCap.Store(0)
 		if e.poison.heldCount() > 0 {
 			// Held records evicted for the budget meanwhile are gone.
@@ -385,7 +391,7 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 		if res.rejected > 0 {
 			rej := min(res.rejected, accepted)
 			accepted -= rej
-			e.tb.ExporterEdgeItemsDropped.Add(bg, rej, e.reasonAttr(reasonRejected))
+			e.countDropped(bg, reasonRejected, rej)
 			e.std.failedItems(b.kind, rej)
 			e.warnLimiter.warn(e.logger, "Backend rejected part of a request (partial success)",
 				zap.String("endpoint", ep.id), zap.String("signal", kindName(b.kind)), zap.Int64("rejected", rej), zap.String("message", res.message))
@@ -395,6 +401,7 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 		phase := e.phaseLive
 		if replay {
 			phase = e.phaseReplay
+			e.report.replayed(uint64(accepted))
 		}
 		e.tb.ExporterEdgeBytesSent.Add(bg, int64(len(b.body)), phase)
 	}

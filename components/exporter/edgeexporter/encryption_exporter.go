@@ -110,7 +110,7 @@ func (e *edgeExporter) decrypt(ctx context.Context, rec wal.Record) ([]byte, err
 	case errors.Is(err, errRecordTampered):
 		e.log.Ack(rec.Seq)
 		e.poison.done(rec.Seq)
-		e.tb.ExporterEdgeItemsDropped.Add(context.Background(), int64(rec.Items), e.reasonAttr(wal.DropReasonCorrupt))
+		e.countDropped(context.Background(), wal.DropReasonCorrupt, int64(rec.Items))
 		e.warnLimiter.warn(e.logger, "Dropped an encrypted record that does not authenticate (damaged or altered on disk)",
 			zap.Uint64("seq", rec.Seq), zap.String("key_id", envelopeKeyID(rec.Payload)), zap.Uint32("items", rec.Items))
 		return nil, err

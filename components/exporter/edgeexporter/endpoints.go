@@ -33,9 +33,22 @@ type endpoint struct {
 	backoff       backoff.ExponentialBackOff
 	lastErr       string
 	currentWeight int
+	// state is the endpoint's health (endpointstate.go); downSince is when
+	// it last went from healthy to failing, lastUsed when a request or probe
+	// to it last ended.
+	state     endpointState
+	downSince time.Time
+	lastUsed  time.Time
 }
 
-func (e *endpoint) healthy(now time.Time) bool { return !now.Before(e.downUntil) }
+// healthy reports whether the endpoint may get a request now: it is healthy,
+// or it is failing or probing and its backoff has expired (that request is a
+// probe too: data does not wait for an empty probe). A failing endpoint is
+// never healthy again by time alone: only a request or a probe that succeeds
+// makes it so (success).
+func (e *endpoint) healthy(now time.Time) bool {
+	return e.state == epHealthy || (e.state == epFailing || e.state == epProbing) && !now.Before(e.downUntil)
+}
 
 // endpointSet chooses the endpoint for each request. Its endpoints are kept in
 // preference order (list order for static endpoints, priority order from the
@@ -47,6 +60,10 @@ type endpointSet struct {
 	balancing string
 	retry     RetryConfig
 	now       func() time.Time
+	// draining are endpoints removed from the set whose clients are not
+	// closed yet (requests in flight may finish): shown as draining until
+	// forget is called.
+	draining []*endpoint
 }
 
 func newEndpointSet(balancing string, retry RetryConfig) *endpointSet {
@@ -79,6 +96,8 @@ func (s *endpointSet) setEndpoints(eps []*endpoint) (removed, unused []*endpoint
 	}
 	for _, e := range old {
 		removed = append(removed, e)
+		e.state = epDraining
+		s.draining = append(s.draining, e)
 	}
 	s.eps = out
 	return removed, unused
@@ -151,21 +170,38 @@ func (s *endpointSet) pick() *endpoint {
 	return best
 }
 
-// success marks the endpoint healthy and resets its backoff.
-func (s *endpointSet) success(e *endpoint) {
+// success marks the endpoint healthy and resets its backoff. When it was
+// failing or probing, up is true with the outage's length and the number of
+// failed requests and probes during it.
+func (s *endpointSet) success(e *endpoint) (up bool, outage time.Duration, attempts int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	e.lastUsed = s.now()
+	if e.state == epFailing || e.state == epProbing {
+		up, outage, attempts = true, s.now().Sub(e.downSince), e.failures
+		e.state = epHealthy
+	}
 	e.failures = 0
 	e.backoff.Reset()
 	e.downUntil = time.Time{}
 	e.lastErr = ""
+	return up, outage, attempts
 }
 
 // failure puts the endpoint in backoff (exponential with jitter, at least the
-// backend's Retry-After hint).
-func (s *endpointSet) failure(e *endpoint, err error, hint time.Duration) {
+// backend's Retry-After hint). down is true when the endpoint was healthy
+// until now (the outage starts).
+func (s *endpointSet) failure(e *endpoint, err error, hint time.Duration) (down bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	e.lastUsed = s.now()
+	if e.state == epHealthy {
+		down = true
+		e.downSince = s.now()
+	}
+	if e.state != epDraining {
+		e.state = epFailing
+	}
 	if e.failures == 0 {
 		e.backoff = backoff.ExponentialBackOff{
 			InitialInterval:     s.retry.InitialInterval,
@@ -178,6 +214,7 @@ func (s *endpointSet) failure(e *endpoint, err error, hint time.Duration) {
 	wait := max(e.backoff.NextBackOff(), hint)
 	e.downUntil = s.now().Add(wait)
 	e.lastErr = err.Error()
+	return down
 }
 
 // failing reports whether the endpoint's last request failed.
@@ -187,14 +224,16 @@ func (s *endpointSet) failing(e *endpoint) bool {
 	return e.failures > 0
 }
 
-// health returns the id and health of every endpoint.
-func (s *endpointSet) health() map[string]bool {
+// health returns the state of every endpoint, draining ones included.
+func (s *endpointSet) health() map[string]endpointState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
-	out := make(map[string]bool, len(s.eps))
+	out := make(map[string]endpointState, len(s.eps)+len(s.draining))
+	for _, e := range s.draining {
+		out[e.id] = epDraining
+	}
 	for _, e := range s.eps {
-		out[e.id] = e.failures == 0 || e.healthy(now)
+		out[e.id] = e.state
 	}
 	return out
 }

@@ -99,13 +99,19 @@ type edgeExporter struct {
 	poison poisonTracker
 
 	warnLimiter rateLimitedLog
+
+	// report feeds the offline summary and the status page (offline.go);
+	// statusDone is closed when runStatus has returned.
+	report     offlineReport
+	statusDone chan struct{}
+	statusSrv  *statusServer
 }
 
 func newEdgeExporter(set exporter.Settings, cfg *Config) (*edgeExporter, error) {
 	e := &edgeExporter{
 		cfg:         cfg,
 		set:         set,
-		logger:      set.Logger,
+		logger:      withoutSignal(set.Logger),
 		signalAttrs: map[uint8]metric.MeasurementOption{},
 		reasonAttrs: map[string]metric.MeasurementOption{},
 		phaseLive:   metric.WithAttributeSet(attribute.NewSet(attribute.String("phase", "live"))),
@@ -237,6 +243,9 @@ func (e *edgeExporter) start(ctx context.Context, host component.Host) error {
 	}
 
 	e.warnPlaintext()
+	if e.cfg.Protocol != ProtocolHTTP {
+		installGRPCLogFilter(e.set.Logger)
+	}
 	e.eps = newEndpointSet(e.cfg.Balancing, e.cfg.Retry)
 	e.userAgent = fmt.Sprintf("%s/%s (otelcol-edge edge exporter)", e.set.BuildInfo.Command, e.set.BuildInfo.Version)
 	if e.cfg.Discovery != nil {
@@ -261,13 +270,24 @@ func (e *edgeExporter) start(ctx context.Context, host component.Host) error {
 	if err := errors.Join(e.registerCallbacks(), e.registerQueueCallbacks()); err != nil {
 		return err
 	}
+	if err := e.startStatusServer(); err != nil {
+		return fmt.Errorf("edge exporter %s: %w", e.set.ID, err)
+	}
 	if rec.PendingRecords > 0 {
 		e.state.Store(stateReplaying)
+		e.report.stateChanged(stateOnline, stateReplaying, time.Now(), rec.PendingItems)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	e.done = make(chan struct{})
 	go e.run(runCtx)
+	e.statusDone = make(chan struct{})
+	go func() {
+		defer close(e.statusDone)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		e.runStatus(runCtx, &wg)
+	}()
 	return nil
 }
 
@@ -313,7 +333,13 @@ func (e *edgeExporter) newClient(ctx context.Context, address string) (endpointC
 }
 
 func (e *edgeExporter) cleanupAfterFailedStart() {
+	e.stopStatusServer()
 	e.stopDiscovery()
+	if e.eps != nil {
+		for _, ep := range e.eps.all() {
+			_ = ep.client.close()
+		}
+	}
 	if e.log != nil {
 		_ = e.log.Close()
 		e.log = nil
@@ -353,20 +379,21 @@ func (e *edgeExporter) registerCallbacks() error {
 			return nil
 		}),
 		tb.RegisterExporterEdgeEndpointHealthyCallback(func(_ context.Context, o metric.Int64Observer) error {
-			for name, ok := range e.eps.health() {
+			for name, st := range e.eps.health() {
 				v := int64(0)
-				if ok {
+				if st == epHealthy {
 					v = 1
 				}
 				o.Observe(v, metric.WithAttributes(attribute.String("endpoint", name)))
 			}
 			return nil
 		}),
+		e.registerEndpointStateCallback(),
 	)
 }
 
 func (e *edgeExporter) onLogDrop(reason string, _, items uint64) {
-	e.tb.ExporterEdgeItemsDropped.Add(context.Background(), int64(items), e.reasonAttr(reason))
+	e.countDropped(context.Background(), reason, int64(items))
 	e.warnLimiter.warn(e.logger, "Dropped buffered data", zap.String("reason", reason), zap.Uint64("items", items))
 }
 
@@ -437,6 +464,7 @@ func (e *edgeExporter) setState(s int32) {
 	if old == s {
 		return
 	}
+	e.report.stateChanged(old, s, time.Now(), e.log.Stats().PendingItems)
 	e.logger.Info("Edge exporter state changed", zap.String("from", stateName(old)), zap.String("to", stateName(s)))
 	if s == stateOffline {
 		e.reportStatus(componentstatus.NewRecoverableErrorEvent(fmt.Errorf("offline, buffering to disk: %w", errNoEndpoint)))
@@ -464,6 +492,8 @@ func (e *edgeExporter) shutdown(ctx context.Context) error {
 	}
 	e.cancel()
 	<-e.done
+	<-e.statusDone
+	e.stopStatusServer()
 	e.stopDiscovery()
 	var errs []error
 	for _, ep := range e.eps.all() {

@@ -30,6 +30,7 @@ const (
 	defaultFlushInterval      = 100 * time.Millisecond
 	defaultDirectory          = "/var/lib/otelcol-edge"
 	defaultMaxAttempts        = 10
+	defaultSummaryInterval    = 15 * time.Minute
 )
 
 // NewFactory returns the factory of the edge exporter.
@@ -81,6 +82,7 @@ func createDefaultConfig() component.Config {
 			RandomizationFactor:  0.5,
 			MaxAttemptsPerRecord: defaultMaxAttempts,
 		},
+		Status: StatusConfig{SummaryInterval: defaultSummaryInterval},
 	}
 }
 

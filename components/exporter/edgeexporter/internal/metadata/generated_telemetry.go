@@ -33,6 +33,7 @@ type TelemetryBuilder struct {
 	ExporterEdgeBufferOldestAge       metric.Float64ObservableGauge
 	ExporterEdgeBytesSent             metric.Int64Counter
 	ExporterEdgeEndpointHealthy       metric.Int64ObservableGauge
+	ExporterEdgeEndpointState         metric.Int64ObservableGauge
 	ExporterEdgeFsyncLatency          metric.Float64Histogram
 	ExporterEdgeIoErrors              metric.Int64Counter
 	ExporterEdgeItemsAppended         metric.Int64Counter
@@ -116,6 +117,21 @@ func (builder *TelemetryBuilder) RegisterExporterEdgeEndpointHealthyCallback(cb 
 		cb(ctx, &observerInt64{inst: builder.ExporterEdgeEndpointHealthy, obs: o})
 		return nil
 	}, builder.ExporterEdgeEndpointHealthy)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterExporterEdgeEndpointStateCallback sets callback for observable ExporterEdgeEndpointState metric.
+func (builder *TelemetryBuilder) RegisterExporterEdgeEndpointStateCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ExporterEdgeEndpointState, obs: o})
+		return nil
+	}, builder.ExporterEdgeEndpointState)
 	if err != nil {
 		return err
 	}
@@ -234,7 +250,13 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ExporterEdgeEndpointHealthy, err = builder.meter.Int64ObservableGauge(
 		"otelcol_exporter_edge_endpoint_healthy",
-		metric.WithDescription("1 when the endpoint is considered healthy, 0 while it is skipped after failures. [Development]"),
+		metric.WithDescription("1 when the endpoint is healthy (its last request or probe succeeded), 0 when it is failing, probing or draining (see exporter_edge_endpoint_state). [Development]"),
+		metric.WithUnit("1"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterEdgeEndpointState, err = builder.meter.Int64ObservableGauge(
+		"otelcol_exporter_edge_endpoint_state",
+		metric.WithDescription("State of each endpoint: 1 for its current state, 0 for the others, by endpoint and state (healthy: the last request or probe succeeded; failing: it failed, no request until its backoff expires; probing: a probe is in flight; draining: removed by discovery, requests in flight finish). A failing endpoint becomes healthy only when a request or probe succeeds. [Development]"),
 		metric.WithUnit("1"),
 	)
 	errs = errors.Join(errs, err)

@@ -82,13 +82,27 @@ func AssertEqualExporterEdgeBytesSent(t *testing.T, tt *componenttest.Telemetry,
 func AssertEqualExporterEdgeEndpointHealthy(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_edge_endpoint_healthy",
-		Description: "1 when the endpoint is considered healthy, 0 while it is skipped after failures. [Development]",
+		Description: "1 when the endpoint is healthy (its last request or probe succeeded), 0 when it is failing, probing or draining (see exporter_edge_endpoint_state). [Development]",
 		Unit:        "1",
 		Data: metricdata.Gauge[int64]{
 			DataPoints: dps,
 		},
 	}
 	got, err := tt.GetMetric("otelcol_exporter_edge_endpoint_healthy")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualExporterEdgeEndpointState(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_exporter_edge_endpoint_state",
+		Description: "State of each endpoint: 1 for its current state, 0 for the others, by endpoint and state (healthy: the last request or probe succeeded; failing: it failed, no request until its backoff expires; probing: a probe is in flight; draining: removed by discovery, requests in flight finish). A failing endpoint becomes healthy only when a request or probe succeeds. [Development]",
+		Unit:        "1",
+		Data: metricdata.Gauge[int64]{
+			DataPoints: dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_exporter_edge_endpoint_state")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
