@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"go.uber.org/zap"
 )
@@ -113,14 +112,6 @@ func ownDir(dir string, uid int) (string, error) {
 		return fmt.Sprintf("%s: %s -> %s", dir, fi.Mode(), fs.ModeDir|bufferDirPerm), nil
 	}
 	return "", nil
-}
-
-// ownerUID is the uid that owns a file (-1 when unknown).
-func ownerUID(fi fs.FileInfo) int {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return int(st.Uid)
-	}
-	return -1
 }
 
 // prepareBufferDir checks (and creates) the instance's directories and logs

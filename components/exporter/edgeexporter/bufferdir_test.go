@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -52,9 +51,9 @@ func startErr(t *testing.T, cfg *Config) error {
 func TestBufferDirCreated0700WhateverTheUmask(t *testing.T) {
 	cfg := testConfig(t, sink0(t))
 	cfg.Buffer.Directory = filepath.Join(t.TempDir(), "a", "buffer")
-	old := syscall.Umask(0o277)
+	old := umask(0o277)
 	rep, err := prepareBufferDir(cfg.Buffer.Directory, filepath.Join(cfg.Buffer.Directory, "edge"), os.Geteuid())
-	syscall.Umask(old)
+	umask(old)
 	require.NoError(t, err)
 	assert.Empty(t, rep.tightened)
 	for _, d := range []string{cfg.Buffer.Directory, filepath.Join(cfg.Buffer.Directory, "edge"), filepath.Join(cfg.Buffer.Directory, "edge", "wal")} {

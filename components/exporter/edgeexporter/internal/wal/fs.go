@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"syscall"
 )
 
 // File is the subset of *os.File used by the log. Implementations must be
@@ -84,19 +83,21 @@ func (e *SymlinkError) Is(target error) bool {
 	return target == ErrSymlink || target == os.ErrPermission
 }
 
-// OpenNoFollow opens name like os.OpenFile, adding O_NOFOLLOW|O_CLOEXEC: a
+// OpenNoFollow opens name like os.OpenFile, adding O_NOFOLLOW|O_CLOEXEC (on
+// the platforms of fs_unix.go; elsewhere the buffer refuses to start, see
+// fs_other.go): a
 // symbolic link as the last element of name is never followed, whatever
 // flag asks for (creating, truncating, appending or reading), and the error
 // then matches ErrSymlink. With O_CREATE|O_EXCL an existing link fails the
 // same way. Exported for the exporter's other files (dead letter).
 func OpenNoFollow(name string, flag int, perm os.FileMode) (*os.File, error) {
-	f, err := os.OpenFile(name, flag|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, perm)
+	f, err := os.OpenFile(name, flag|openFlags, perm)
 	if err == nil {
 		return f, nil
 	}
 	// ELOOP: the last element is a link (O_NOFOLLOW); EEXIST under O_EXCL may
 	// be a link too: say so rather than "file exists".
-	if errors.Is(err, syscall.ELOOP) || errors.Is(err, os.ErrExist) {
+	if isLinkLoop(err) || errors.Is(err, os.ErrExist) {
 		if fi, lerr := os.Lstat(name); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
 			op := "open"
 			if flag&os.O_CREATE != 0 {
@@ -144,29 +145,3 @@ func (OSFS) SyncDir(name string) error {
 
 // errLocked is returned by Lock when another process holds the lock.
 var errLocked = errors.New("lock held by another process")
-
-// Lock implements Locker with flock(LOCK_EX|LOCK_NB).
-func (OSFS) Lock(name string) (io.Closer, error) {
-	f, err := OpenNoFollow(name, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		_ = f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) || errors.Is(err, syscall.EAGAIN) {
-			return nil, errLocked
-		}
-		return nil, fmt.Errorf("flock %s: %w", name, err)
-	}
-	return &flockFile{f: f}, nil
-}
-
-type flockFile struct{ f *os.File }
-
-func (l *flockFile) Close() error {
-	err := syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
-	if cerr := l.f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
