@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 )
 
 // Files of the storage directory. Every write goes through a temporary file,
@@ -71,17 +70,9 @@ func openStore(dir string) (s *store, st persistedState, err error) {
 		return nil, st, fmt.Errorf("restrict the storage directory: %w", err)
 	}
 	s = &store{dir: dir}
-	// O_CLOEXEC (Go's default): a re-executed image takes the lock again.
-	lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	lock, err := lockDir(dir)
 	if err != nil {
-		return nil, st, fmt.Errorf("open the lock: %w", err)
-	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lock.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, st, fmt.Errorf("%s: %w", dir, errLocked)
-		}
-		return nil, st, fmt.Errorf("lock %s: %w", dir, err)
+		return nil, st, err
 	}
 	s.lock = lock
 	b, err := os.ReadFile(filepath.Join(dir, stateFile))
