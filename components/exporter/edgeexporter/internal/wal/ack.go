@@ -22,7 +22,7 @@ func (l *Log) Ack(seqs ...uint64) {
 		l.mu.Unlock()
 		return
 	}
-	before, changed, settled := l.cursor, false, false
+	before, liveBefore, changed, settled := l.cursor, l.liveCursor, false, false
 	for _, seq := range seqs {
 		c, f := l.ackLocked(seq)
 		changed, settled = changed || c, settled || f
@@ -36,7 +36,7 @@ func (l *Log) Ack(seqs ...uint64) {
 		// durably, or power loss would count them as dropped.
 		l.writeCursorLocked(true)
 	}
-	if l.cursor == before {
+	if l.cursor == before && l.liveCursor == liveBefore {
 		// Acknowledged out of order: written to the cursor's bitmap, so
 		// that a crash neither re-sends nor (after an eviction) counts it.
 		l.writeCursorUnlock()
@@ -63,7 +63,7 @@ func (l *Log) ackLocked(seq uint64) (changed, settled bool) {
 		delete(l.evictedInFlight, seq)
 		return true, true
 	}
-	if seq <= l.cursor || seq >= l.nextSeq {
+	if seq <= l.cursor || seq >= l.nextSeq || l.inLiveLocked(seq) {
 		return false, false
 	}
 	if _, dup := l.acked[seq]; dup {
@@ -77,8 +77,65 @@ func (l *Log) ackLocked(seq uint64) (changed, settled bool) {
 	l.acked[seq] = ackInfo{items: s.recs[i].items}
 	l.pendingRecs--
 	l.pendingItems -= uint64(s.recs[i].items)
+	l.mem.drop(seq)
 	l.advanceLocked()
 	return true, false
+}
+
+// inLiveLocked reports whether seq is inside the acknowledged live range.
+// Must hold mu.
+func (l *Log) inLiveLocked(seq uint64) bool {
+	return l.liveStart > 0 && seq >= l.liveStart && seq <= l.liveCursor
+}
+
+// doneLocked reports whether seq needs no delivery: under the cursor, in
+// the acknowledged live range, or acknowledged (or accounted) above them.
+// Must hold mu.
+func (l *Log) doneLocked(seq uint64) bool {
+	if seq <= l.cursor || l.inLiveLocked(seq) {
+		return true
+	}
+	_, ok := l.acked[seq]
+	return ok
+}
+
+// BeginLive starts live-first delivery: records appended from now on form
+// the live range, which a live Reader (NewLiveReader) returns while a
+// backlog Reader (NewBacklogReader) returns the records before it. The
+// acknowledgements of both ranges are kept in the cursor file, so that a
+// crash re-sends at most the records in flight of either. It returns the
+// first sequence of the live range, or 0 when there is nothing
+// unacknowledged before it (no backlog: in order is live first). A live
+// range already open is kept (one at a time): its start is returned. The
+// range ends when the backlog is acknowledged (or evicted) up to it.
+func (l *Log) BeginLive() uint64 {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return 0
+	}
+	if l.liveStart > 0 {
+		ls := l.liveStart
+		l.mu.Unlock()
+		return ls
+	}
+	if l.pendingRecs == 0 || l.nextSeq <= l.cursor+2 {
+		l.mu.Unlock()
+		return 0
+	}
+	l.liveStart, l.liveCursor = l.nextSeq, l.nextSeq-1
+	// Acks above the cursor that were at or past the new start: none can
+	// be (nothing was appended there yet).
+	ls := l.liveStart
+	l.writeCursorUnlock()
+	return ls
+}
+
+// LiveStart returns the first sequence of the live range (0: none).
+func (l *Log) LiveStart() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.liveStart
 }
 
 // locateLocked finds the first record with sequence >= seq.
@@ -96,10 +153,30 @@ func (l *Log) locateLocked(seq uint64) (*segment, int, bool) {
 	return nil, 0, false
 }
 
-// advanceLocked moves the cursor over acknowledged (or accounted) records.
+// advanceLocked moves the cursor, and the live cursor, over acknowledged
+// (or accounted) records; the live range ends (merges into the cursor) when
+// the cursor reaches it.
 func (l *Log) advanceLocked() {
+	if l.liveStart > 0 {
+		for {
+			s, j, ok := l.locateLocked(l.liveCursor + 1)
+			if !ok {
+				break
+			}
+			seq := s.recs[j].seq
+			if _, done := l.acked[seq]; !done {
+				break
+			}
+			delete(l.acked, seq)
+			l.liveCursor = seq
+		}
+	}
 	for {
 		s, j, ok := l.locateLocked(l.cursor + 1)
+		if l.liveStart > 0 && (!ok || s.recs[j].seq >= l.liveStart) {
+			l.mergeLiveLocked()
+			continue
+		}
 		if !ok {
 			break
 		}
@@ -112,8 +189,16 @@ func (l *Log) advanceLocked() {
 	}
 }
 
+// mergeLiveLocked ends the live range: the cursor has reached it (nothing
+// unacknowledged is left before it). Must hold mu.
+func (l *Log) mergeLiveLocked() {
+	l.cursor = max(l.cursor, l.liveCursor)
+	l.liveStart, l.liveCursor = 0, 0
+}
+
 // advancedLocked follows a cursor move: frees memory and moves fully
-// acknowledged segments (except the active one) to the trash.
+// acknowledged segments (except the active one) to the trash: those at the
+// front, and those inside the acknowledged live range.
 func (l *Log) advancedLocked() {
 	l.mem.dropThrough(l.cursor)
 	for len(l.segs) > 1 {
@@ -127,6 +212,21 @@ func (l *Log) advancedLocked() {
 		l.trash = append(l.trash, s)
 		l.trashBytes += s.size
 	}
+	if l.liveStart == 0 {
+		return
+	}
+	kept := l.segs[:0]
+	for i, s := range l.segs {
+		if i < len(l.segs)-1 && len(s.recs) > 0 && s.first >= l.liveStart && s.lastSeq() <= l.liveCursor {
+			l.retireLocked(s)
+			l.trash = append(l.trash, s)
+			l.trashBytes += s.size
+			continue
+		}
+		kept = append(kept, s)
+	}
+	clear(l.segs[len(kept):])
+	l.segs = kept
 }
 
 // cursorStateLocked is the state the cursor file should hold now. Must hold
@@ -143,21 +243,29 @@ func (l *Log) cursorStateLocked() cursorState {
 func (l *Log) stateFor(cursor, pendRecs, pendItems, extra uint64) cursorState {
 	st := cursorState{Acked: cursor, HasWatermark: true, Last: l.nextSeq - 1,
 		TailRecords: pendRecs, TailItems: pendItems}
+	if l.liveStart > 0 {
+		if cursor+1 >= l.liveStart {
+			// The cursor reaches the live range (an eviction): one range.
+			st.Acked = max(cursor, l.liveCursor)
+		} else {
+			st.LiveStart, st.LiveAcked = l.liveStart, l.liveCursor
+		}
+	}
 	for seq, a := range l.acked {
-		if seq <= cursor {
+		if seq <= st.Acked || st.inLive(seq) {
 			continue
 		}
-		if !st.setAbove(seq) && !a.dropped {
+		if !st.setAbove(seq) && !st.setLiveAbove(seq) && !a.dropped {
 			st.TailRecords++
 			st.TailItems += uint64(a.items)
 		}
 	}
-	if extra != 0 {
-		st.setAbove(extra)
+	if extra != 0 && !st.setAbove(extra) {
+		st.setLiveAbove(extra)
 	}
-	for _, n := range l.evictedInFlight {
+	for _, f := range l.evictedInFlight {
 		st.FateRecords++
-		st.FateItems += uint64(n)
+		st.FateItems += uint64(f.items)
 	}
 	return st
 }
@@ -213,18 +321,19 @@ func (l *Log) reclaim() error {
 	}
 	batch := l.trash
 	l.trash = nil
-	var need uint64
-	for _, s := range batch {
-		need = max(need, s.lastSeq(), s.first)
-	}
 	st := l.cursorStateLocked()
 	l.cmu.Lock()
 	l.mu.Unlock()
 	var err error
 	if l.cur.f == nil {
 		err = ErrClosed
-	} else if l.cur.durableAcked < need {
-		err = l.cur.writeDurable(st, nil)
+	} else {
+		for _, s := range batch {
+			if !l.cur.durable.covers(s.first, max(s.lastSeq(), s.first)) {
+				err = l.cur.writeDurable(st, nil)
+				break
+			}
+		}
 	}
 	l.cmu.Unlock()
 

@@ -26,7 +26,8 @@ func (l *Log) makeRoomLocked(ctx context.Context) (bool, error) {
 		return l.waitSpaceLocked(ctx)
 	}
 	// Acknowledged data in the active segment can be reclaimed by rolling.
-	if act := l.active(); act != nil && len(act.recs) > 0 && act.lastSeq() <= l.cursor {
+	if act := l.active(); act != nil && len(act.recs) > 0 && (act.lastSeq() <= l.cursor ||
+		l.liveStart > 0 && act.first >= l.liveStart && act.lastSeq() <= l.liveCursor) {
 		if err := l.rollLocked(); err != nil {
 			l.setErr(err)
 			return false, err
@@ -91,10 +92,7 @@ func (l *Log) evictFrontLocked() error {
 	var recs, items uint64
 	var pendRecs, pendItems uint64
 	for _, r := range s.recs {
-		if r.seq <= l.cursor {
-			continue
-		}
-		if _, ok := l.acked[r.seq]; ok {
+		if l.doneLocked(r.seq) {
 			continue
 		}
 		pendRecs++
@@ -114,12 +112,15 @@ func (l *Log) evictFrontLocked() error {
 				continue
 			}
 			delete(l.acked, r.seq)
-			if n, ok := l.inflight[r.seq]; ok {
+			if f, ok := l.inflight[r.seq]; ok {
 				delete(l.inflight, r.seq)
-				l.evictedInFlight[r.seq] = n
+				l.evictedInFlight[r.seq] = f
 			}
 		}
 		l.cursor = st.Acked
+		if st.LiveStart == 0 {
+			l.liveStart, l.liveCursor = 0, 0
+		}
 		l.pendingRecs -= pendRecs
 		l.pendingItems -= pendItems
 		l.st.DroppedBudgetRecords += recs

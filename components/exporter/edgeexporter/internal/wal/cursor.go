@@ -20,15 +20,23 @@ const (
 	// cursorFileSizeV2 is the size of the second format (one slot with a
 	// watermark, replaced by rename), still read.
 	cursorFileSizeV2 = 44
-	// cursorSlotSize is the encoded size of one slot of the current format.
-	cursorSlotSize = 64 + aboveBytes + 4
-	// aboveBytes is the size of the bitmap of records acknowledged (or
-	// accounted) above the cursor: aboveBits sequences after Acked.
+	// cursorSlotSize is the encoded size of one slot of the current format
+	// (v5): the v4 fields, the live range and its bitmap.
+	cursorSlotSize = slotFixed + 2*aboveBytes + 4
+	// slotFixed is the size of the fixed fields of a v5 slot.
+	slotFixed = 80
+	// cursorSlotSizeV4 and cursorSlotStrideV4: the fourth format (no live
+	// range, slots in 512-byte sectors), still read.
+	cursorSlotSizeV4   = 64 + aboveBytes + 4
+	cursorSlotStrideV4 = 512
+	// aboveBytes is the size of each bitmap of records acknowledged (or
+	// accounted) above a cursor: aboveBits sequences after Acked, and as
+	// many after LiveAcked.
 	aboveBytes = 432
 	aboveBits  = aboveBytes * 8
-	// cursorSlotStride separates the slots: each lives in its own 512-byte
-	// sector so that a torn write damages at most one.
-	cursorSlotStride = 512
+	// cursorSlotStride separates the slots: each lives in its own two
+	// 512-byte sectors so that a torn write damages at most one.
+	cursorSlotStride = 1024
 	// cursorSlots: slots 0 and 1 take durable writes in turn, slot 2 plain
 	// writes.
 	cursorSlots     = 3
@@ -40,7 +48,16 @@ const (
 var (
 	cursorMagicV1 = [8]byte{'O', 'E', 'C', 'U', 'R', 0, 0, 1}
 	cursorMagicV2 = [8]byte{'O', 'E', 'C', 'U', 'R', 0, 0, 2}
-	cursorMagic   = [8]byte{'O', 'E', 'C', 'U', 'R', 0, 0, 4}
+	cursorMagicV4 = [8]byte{'O', 'E', 'C', 'U', 'R', 0, 0, 4}
+	cursorMagic   = [8]byte{'O', 'E', 'C', 'U', 'R', 0, 0, 5}
+)
+
+// Formats of the cursor file, as returned by decodeCursor.
+const (
+	cursorFormatV1 = 1
+	cursorFormatV2 = 2
+	cursorFormatV4 = 4
+	cursorFormat   = 5 // the current one, updated in place
 )
 
 var errCursorCorrupt = errors.New("wal: cursor file corrupt")
@@ -72,6 +89,49 @@ type cursorState struct {
 	// of order or counted as dropped: recovery neither re-delivers them nor
 	// counts them as lost.
 	Above [aboveBytes]byte
+	// LiveStart (0: none) opens a second acknowledged range, for live-first
+	// delivery: every record with LiveStart <= seq <= LiveAcked is
+	// acknowledged or accounted, and LiveAbove marks the records
+	// LiveAcked+1+i (bit i) acknowledged out of order above it. LiveStart-1
+	// <= LiveAcked, and Acked < LiveStart-1 (the ranges merge when the
+	// first reaches the second).
+	LiveStart, LiveAcked uint64
+	LiveAbove            [aboveBytes]byte
+}
+
+// done reports whether seq is acknowledged or accounted in s: under the
+// cursor, in the live range, or marked in a bitmap.
+func (s *cursorState) done(seq uint64) bool {
+	return seq <= s.Acked || s.inLive(seq) || s.above(seq) || s.liveAbove(seq)
+}
+
+// inLive reports whether seq is in the acknowledged live range.
+func (s *cursorState) inLive(seq uint64) bool {
+	return s.LiveStart > 0 && seq >= s.LiveStart && seq <= s.LiveAcked
+}
+
+func (s *cursorState) liveAbove(seq uint64) bool {
+	if s.LiveStart == 0 || seq <= s.LiveAcked || seq-s.LiveAcked > aboveBits {
+		return false
+	}
+	i := seq - s.LiveAcked - 1
+	return s.LiveAbove[i/8]&(1<<(i%8)) != 0
+}
+
+func (s *cursorState) setLiveAbove(seq uint64) bool {
+	if s.LiveStart == 0 || seq <= s.LiveAcked || seq-s.LiveAcked > aboveBits {
+		return false
+	}
+	i := seq - s.LiveAcked - 1
+	s.LiveAbove[i/8] |= 1 << (i % 8)
+	return true
+}
+
+// covers reports whether the state accounts for every record of a segment
+// whose sequences are within [first, last]: under the cursor, or inside the
+// live range.
+func (s *cursorState) covers(first, last uint64) bool {
+	return last <= s.Acked || s.LiveStart > 0 && first >= s.LiveStart && last <= s.LiveAcked
 }
 
 func (s *cursorState) above(seq uint64) bool {
@@ -91,12 +151,13 @@ func (s *cursorState) setAbove(seq uint64) bool {
 	return true
 }
 
-// encodeSlot encodes s as one slot of the current format. Layout (little
-// endian): magic[8] | gen u64 | acked u64 | last u64 | tail records u64 |
-// tail items u64 | fate records u64 | fate items u64 | above bitmap [432] |
-// CRC32C of the preceding bytes u32.
+// encodeSlot encodes s as one slot of the current format (v5). Layout
+// (little endian): magic[8] | gen u64 | acked u64 | last u64 | tail records
+// u64 | tail items u64 | fate records u64 | fate items u64 | live start u64 |
+// live acked u64 | above bitmap [432] | live above bitmap [432] | CRC32C of
+// the preceding bytes u32.
 func encodeSlot(b []byte, s cursorState) []byte {
-	const end = 64 + aboveBytes
+	const end = slotFixed + 2*aboveBytes
 	b = b[:cursorSlotSize]
 	copy(b, cursorMagic[:])
 	binary.LittleEndian.PutUint64(b[8:16], s.Gen)
@@ -106,18 +167,43 @@ func encodeSlot(b []byte, s cursorState) []byte {
 	binary.LittleEndian.PutUint64(b[40:48], s.TailItems)
 	binary.LittleEndian.PutUint64(b[48:56], s.FateRecords)
 	binary.LittleEndian.PutUint64(b[56:64], s.FateItems)
-	copy(b[64:end], s.Above[:])
+	binary.LittleEndian.PutUint64(b[64:72], s.LiveStart)
+	binary.LittleEndian.PutUint64(b[72:80], s.LiveAcked)
+	copy(b[slotFixed:slotFixed+aboveBytes], s.Above[:])
+	copy(b[slotFixed+aboveBytes:end], s.LiveAbove[:])
 	binary.LittleEndian.PutUint32(b[end:end+4], crc(b[:end]))
 	return b
 }
 
 func decodeSlot(b []byte) (cursorState, bool) {
-	const end = 64 + aboveBytes
+	const end = slotFixed + 2*aboveBytes
 	if len(b) < cursorSlotSize || [8]byte(b[:8]) != cursorMagic ||
 		binary.LittleEndian.Uint32(b[end:end+4]) != crc(b[:end]) {
 		return cursorState{}, false
 	}
-	s := cursorState{
+	s := decodeSlotFields(b)
+	s.LiveStart = binary.LittleEndian.Uint64(b[64:72])
+	s.LiveAcked = binary.LittleEndian.Uint64(b[72:80])
+	copy(s.Above[:], b[slotFixed:slotFixed+aboveBytes])
+	copy(s.LiveAbove[:], b[slotFixed+aboveBytes:end])
+	return s, true
+}
+
+// decodeSlotV4 decodes a slot of the fourth format (no live range).
+func decodeSlotV4(b []byte) (cursorState, bool) {
+	const end = 64 + aboveBytes
+	if len(b) < cursorSlotSizeV4 || [8]byte(b[:8]) != cursorMagicV4 ||
+		binary.LittleEndian.Uint32(b[end:end+4]) != crc(b[:end]) {
+		return cursorState{}, false
+	}
+	s := decodeSlotFields(b)
+	copy(s.Above[:], b[64:end])
+	return s, true
+}
+
+// decodeSlotFields decodes the fields that v4 and v5 slots share.
+func decodeSlotFields(b []byte) cursorState {
+	return cursorState{
 		Gen:          binary.LittleEndian.Uint64(b[8:16]),
 		Acked:        binary.LittleEndian.Uint64(b[16:24]),
 		HasWatermark: true,
@@ -127,25 +213,34 @@ func decodeSlot(b []byte) (cursorState, bool) {
 		FateRecords:  binary.LittleEndian.Uint64(b[48:56]),
 		FateItems:    binary.LittleEndian.Uint64(b[56:64]),
 	}
-	copy(s.Above[:], b[64:end])
-	return s, true
 }
 
 // decodeCursor decodes a cursor file of any format: the newest valid slot of
-// the current format, or a file of an earlier format.
-func decodeCursor(b []byte) (cursorState, error) {
-	var best cursorState
-	found := false
-	for _, off := range []int{0, cursorSlotStride, 2 * cursorSlotStride} {
-		if len(b) < off+cursorSlotSize {
-			continue
+// the current format, else of the fourth, or a file of an earlier format.
+// It returns the format found.
+func decodeCursor(b []byte) (cursorState, int, error) {
+	for _, f := range []struct {
+		format       int
+		stride, size int
+		decode       func([]byte) (cursorState, bool)
+	}{
+		{cursorFormat, cursorSlotStride, cursorSlotSize, decodeSlot},
+		{cursorFormatV4, cursorSlotStrideV4, cursorSlotSizeV4, decodeSlotV4},
+	} {
+		var best cursorState
+		found := false
+		for i := 0; i < cursorSlots; i++ {
+			off := i * f.stride
+			if len(b) < off+f.size {
+				continue
+			}
+			if s, ok := f.decode(b[off : off+f.size]); ok && (!found || s.Gen > best.Gen) {
+				best, found = s, true
+			}
 		}
-		if s, ok := decodeSlot(b[off : off+cursorSlotSize]); ok && (!found || s.Gen > best.Gen) {
-			best, found = s, true
+		if found {
+			return best, f.format, nil
 		}
-	}
-	if found {
-		return best, nil
 	}
 	switch {
 	case len(b) == cursorFileSizeV2 && [8]byte(b[:8]) == cursorMagicV2 &&
@@ -156,24 +251,30 @@ func decodeCursor(b []byte) (cursorState, error) {
 			Last:         binary.LittleEndian.Uint64(b[16:24]),
 			TailRecords:  binary.LittleEndian.Uint64(b[24:32]),
 			TailItems:    binary.LittleEndian.Uint64(b[32:40]),
-		}, nil
+		}, cursorFormatV2, nil
 	case len(b) == cursorFileSizeV1 && [8]byte(b[:8]) == cursorMagicV1 &&
 		binary.LittleEndian.Uint32(b[16:20]) == crc(b[:16]):
-		return cursorState{Acked: binary.LittleEndian.Uint64(b[8:16])}, nil
+		return cursorState{Acked: binary.LittleEndian.Uint64(b[8:16])}, cursorFormatV1, nil
 	}
-	return cursorState{}, errCursorCorrupt
+	return cursorState{}, 0, errCursorCorrupt
 }
 
 func readCursor(fsys FS, dir string) (cursorState, error) {
+	s, _, err := readCursorFormat(fsys, dir)
+	return s, err
+}
+
+// readCursorFormat reads the cursor file and reports its format.
+func readCursorFormat(fsys FS, dir string) (cursorState, int, error) {
 	f, err := fsys.OpenFile(filepath.Join(dir, cursorFileName), os.O_RDONLY, 0)
 	if err != nil {
-		return cursorState{}, err
+		return cursorState{}, 0, err
 	}
 	defer f.Close()
 	b := make([]byte, cursorFileSize+1)
 	n, err := f.ReadAt(b, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return cursorState{}, err
+		return cursorState{}, 0, err
 	}
 	return decodeCursor(b[:n])
 }
@@ -228,12 +329,12 @@ type cursorFile struct {
 	f   File
 	gen uint64 // generation of the last write
 	buf [cursorSlotSize]byte
-	// last state written, and the acknowledged sequence that is durable
-	// (survives power loss).
-	last         cursorState
-	durableAcked uint64
-	dirty        bool  // a plain write since the last fsync
-	durableSlot  int64 // the slot of the next durable write (0 or 1)
+	// last state written, and the last state that is durable (survives
+	// power loss).
+	last        cursorState
+	durable     cursorState
+	dirty       bool  // a plain write since the last fsync
+	durableSlot int64 // the slot of the next durable write (0 or 1)
 }
 
 func (c *cursorFile) path() string { return filepath.Join(c.dir, cursorFileName) }
@@ -279,7 +380,7 @@ func (c *cursorFile) writeDurable(s cursorState, committed func()) error {
 		c.dirty = true
 		return fmt.Errorf("wal: fsync %s: %w", c.path(), err)
 	}
-	c.dirty, c.durableAcked = false, s.Acked
+	c.dirty, c.durable = false, s
 	return nil
 }
 

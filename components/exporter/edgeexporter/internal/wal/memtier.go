@@ -54,10 +54,21 @@ func (m *memTier) popFront() {
 func (m *memTier) get(seq uint64) ([]byte, bool) {
 	live := m.ents[m.head:]
 	i := sort.Search(len(live), func(i int) bool { return live[i].seq >= seq })
-	if i < len(live) && live[i].seq == seq {
+	if i < len(live) && live[i].seq == seq && live[i].p != nil {
 		return live[i].p, true
 	}
 	return nil, false
+}
+
+// drop frees the payload of seq (acknowledged out of order: never read
+// again), keeping its entry so that the order stays intact.
+func (m *memTier) drop(seq uint64) {
+	live := m.ents[m.head:]
+	i := sort.Search(len(live), func(i int) bool { return live[i].seq >= seq })
+	if i < len(live) && live[i].seq == seq && live[i].p != nil {
+		m.bytes -= int64(len(live[i].p))
+		live[i].p = nil
+	}
 }
 
 // dropThrough removes all entries with sequence <= seq.

@@ -47,6 +47,7 @@ type Reader struct {
 	l    *Log
 	next uint64 // guarded by l.mu
 	gen  uint64 // Rewind generation, guarded by l.mu
+	part readerPart
 
 	// read-ahead buffer over one segment; used only by Next
 	buf    []byte
@@ -54,42 +55,82 @@ type Reader struct {
 	bufOff int64
 }
 
+// readerPart selects the records a Reader returns.
+type readerPart uint8
+
+const (
+	// partAll: every record, in sequence order.
+	partAll readerPart = iota
+	// partLive: the records of the live range (all records when there is
+	// none).
+	partLive
+	// partBacklog: the records before the live range (none when there is
+	// none).
+	partBacklog
+)
+
 // NewReader returns a reader positioned at the first unacknowledged record.
 func (l *Log) NewReader() *Reader {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return &Reader{l: l, next: l.cursor + 1}
+	return l.newReader(partAll)
 }
 
-// Rewind moves the reader back to the first unacknowledged record, so that
-// records that were read but not acknowledged are returned again, in order.
-// Records acknowledged out of order are not returned again. Records that
-// were read, not acknowledged, and evicted meanwhile (DropOldest) are counted
-// as dropped now: they will not be returned again.
+// NewLiveReader returns a reader of the live range (see BeginLive): the
+// unacknowledged records from its start on, in sequence order. Without a
+// live range it returns every record, as NewReader.
+func (l *Log) NewLiveReader() *Reader {
+	return l.newReader(partLive)
+}
+
+// NewBacklogReader returns a reader of the backlog: the unacknowledged
+// records before the live range, in sequence order. Without a live range it
+// returns nothing.
+func (l *Log) NewBacklogReader() *Reader {
+	return l.newReader(partBacklog)
+}
+
+func (l *Log) newReader(part readerPart) *Reader {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return &Reader{l: l, next: l.cursor + 1, part: part}
+}
+
+// Rewind moves the reader back to the first unacknowledged record (of its
+// part), so that records that were read but not acknowledged are returned
+// again, in order. Records acknowledged out of order are not returned
+// again. Records that this reader returned, that were not acknowledged, and
+// whose segment was evicted meanwhile (DropOldest) are counted as dropped
+// now: they will not be returned again. Records in flight from another
+// reader are not affected.
 func (r *Reader) Rewind() {
 	l := r.l
 	l.mu.Lock()
 	r.next = l.cursor + 1
 	r.gen++
-	clear(l.inflight)
-	l.dropEvictedInFlightLocked()
+	for seq, f := range l.inflight {
+		if f.rd == r {
+			delete(l.inflight, seq)
+		}
+	}
+	l.dropEvictedInFlightLocked(r)
 	l.mu.Unlock()
 }
 
 // dropEvictedInFlightLocked settles the records evicted while in flight
-// that were not acknowledged (the reader rewinds, the log closes): they are
-// dropped. Their fate is written durably before it is reported. Must hold
-// mu.
-func (l *Log) dropEvictedInFlightLocked() {
+// that were not acknowledged (the reader rd rewinds, or the log closes: rd
+// nil): they are dropped. Their fate is written durably before it is
+// reported. Must hold mu.
+func (l *Log) dropEvictedInFlightLocked(rd *Reader) {
 	var recs, items uint64
-	for _, n := range l.evictedInFlight {
-		recs++
-		items += uint64(n)
+	for seq, f := range l.evictedInFlight {
+		if rd == nil || f.rd == rd {
+			recs++
+			items += uint64(f.items)
+			delete(l.evictedInFlight, seq)
+		}
 	}
 	if recs == 0 {
 		return
 	}
-	clear(l.evictedInFlight)
 	l.writeCursorLocked(true)
 	l.st.DroppedBudgetRecords += recs
 	l.st.DroppedBudgetItems += items
@@ -112,12 +153,23 @@ func (r *Reader) Next(ctx context.Context) (Record, error) {
 			return Record{}, ErrClosed
 		}
 		next := max(r.next, l.cursor+1)
+		if r.part == partLive && l.liveStart > 0 {
+			next = max(next, l.liveStart)
+		}
 		s, j, ok := l.locateLocked(next)
 		for ok {
-			if _, acked := l.acked[s.recs[j].seq]; !acked {
+			seq := s.recs[j].seq
+			if l.inLiveLocked(seq) {
+				s, j, ok = l.locateLocked(l.liveCursor + 1)
+				continue
+			}
+			if _, acked := l.acked[seq]; !acked {
 				break
 			}
-			s, j, ok = l.locateLocked(s.recs[j].seq + 1)
+			s, j, ok = l.locateLocked(seq + 1)
+		}
+		if ok && r.part == partBacklog && (l.liveStart == 0 || s.recs[j].seq >= l.liveStart) {
+			ok = false // the backlog is read up to the live range
 		}
 		if !ok {
 			if !l.dataWait {
@@ -139,7 +191,7 @@ func (r *Reader) Next(ctx context.Context) (Record, error) {
 		if p, hit := l.mem.get(m.seq); hit {
 			l.st.MemoryHits++
 			r.next = m.seq + 1
-			l.inflight[m.seq] = m.items
+			l.inflight[m.seq] = flight{items: m.items, rd: r}
 			l.mu.Unlock()
 			return Record{Seq: m.seq, Kind: m.kind &^ kindCompressed, Items: m.items, Payload: p, Bytes: m.frameSize(), Time: appendTime(s, m)}, nil
 		}
@@ -170,7 +222,7 @@ func (r *Reader) Next(ctx context.Context) (Record, error) {
 		}
 		if err == nil && still {
 			l.st.DiskReads++
-			l.inflight[m.seq] = m.items
+			l.inflight[m.seq] = flight{items: m.items, rd: r}
 		}
 		l.mu.Unlock()
 		if err == nil && still {
@@ -184,7 +236,7 @@ func (r *Reader) Next(ctx context.Context) (Record, error) {
 // to the cursor file (durably) before the drop is reported, so that the next
 // start does not count it again. Must hold mu.
 func (l *Log) dropCorruptLocked(s *segment, m recMeta, ce *corruptError) error {
-	if _, done := l.acked[m.seq]; done || m.seq <= l.cursor {
+	if l.doneLocked(m.seq) {
 		return nil
 	}
 	if ce != nil && ce.framed {

@@ -123,11 +123,12 @@ func (l *Log) note(r *Recovery, format string, args ...any) {
 // error: every record is then treated as unacknowledged.
 func (l *Log) readCursorStep() (recoveredCursor, error) {
 	rec := &l.recovery
-	cs, err := readCursor(l.fs, l.dir)
+	cs, format, err := readCursorFormat(l.fs, l.dir)
 	rc := recoveredCursor{cs: cs, have: err == nil}
 	switch {
 	case err == nil:
-		rc.current = cs.Gen > 0
+		// An earlier format is replaced by a new file of the current one.
+		rc.current = format == cursorFormat
 		rc.watermark = cs.HasWatermark
 	case errors.Is(err, os.ErrNotExist):
 		rc.cs = cursorState{}
@@ -389,7 +390,7 @@ func (l *Log) countLossesStep(rc recoveredCursor, scanned []scannedSegment, lost
 		var recs, items uint64
 		for _, sc := range scanned {
 			for _, r := range sc.seg.recs {
-				if r.seq > rc.cs.Acked && r.seq <= rc.cs.Last && !rc.cs.above(r.seq) {
+				if r.seq > rc.cs.Acked && r.seq <= rc.cs.Last && !rc.cs.done(r.seq) {
 					recs++
 					items += uint64(r.items)
 				}
@@ -450,14 +451,17 @@ func (l *Log) buildStateStep(rc recoveredCursor, scanned []scannedSegment, lost 
 	}
 	l.cursor = cursor
 	l.nextSeq = next
+	if rc.have && rc.cs.LiveStart > 0 && rc.cs.LiveStart <= next && rc.cs.LiveAcked+1 >= rc.cs.LiveStart && cursor+1 < rc.cs.LiveStart {
+		l.liveStart, l.liveCursor = rc.cs.LiveStart, rc.cs.LiveAcked
+	}
 	for _, sc := range scanned {
 		s := sc.seg
 		s.durable, s.dirSynced = s.lastSeq(), true
 		for _, r := range s.recs {
-			if r.seq <= cursor {
+			if r.seq <= cursor || rc.have && rc.cs.inLive(r.seq) {
 				continue
 			}
-			if rc.have && rc.cs.above(r.seq) {
+			if rc.have && (rc.cs.above(r.seq) || rc.cs.liveAbove(r.seq)) {
 				// Acknowledged out of order (or dropped) before the restart.
 				l.acked[r.seq] = ackInfo{items: r.items}
 				continue
@@ -507,7 +511,7 @@ func (l *Log) commitCursorStep(rc recoveredCursor) error {
 		if err == nil {
 			l.cur.f, l.cur.gen = f, rc.cs.Gen
 			l.cur.durableSlot = nextDurableSlot(f)
-			l.cur.last, l.cur.durableAcked = rc.cs, rc.cs.Acked
+			l.cur.last, l.cur.durable = rc.cs, rc.cs
 			if l.cur.same(st) {
 				// The state may come from a plain write of a killed process
 				// (page cache only), in the plain slot that the next plain
@@ -528,7 +532,7 @@ func (l *Log) commitCursorStep(rc recoveredCursor) error {
 	}
 	report()
 	st.Gen = cursorSlots
-	l.cur.f, l.cur.gen, l.cur.last, l.cur.durableAcked = f, st.Gen, st, st.Acked
+	l.cur.f, l.cur.gen, l.cur.last, l.cur.durable = f, st.Gen, st, st
 	l.cur.durableSlot = 0
 	return nil
 }
@@ -539,7 +543,8 @@ func (l *Log) deleteStep() {
 	rec := &l.recovery
 	kept := l.segs[:0]
 	for i, s := range l.segs {
-		if i < len(l.segs)-1 && (len(s.recs) == 0 || s.lastSeq() <= l.cursor) {
+		if i < len(l.segs)-1 && (len(s.recs) == 0 || s.lastSeq() <= l.cursor ||
+			l.liveStart > 0 && s.first >= l.liveStart && s.lastSeq() <= l.liveCursor) {
 			if err := l.fs.Remove(s.path); err == nil || errors.Is(err, os.ErrNotExist) {
 				continue
 			} else {

@@ -294,7 +294,7 @@ func TestCursorSyncSurvivesTornPlainWrite(t *testing.T) {
 	c := &cursorFile{dir: dir, f: f, gen: cursorSlots}
 	require.NoError(t, c.write(cursorState{Acked: 5, HasWatermark: true, Last: 8})) // plain
 	require.NoError(t, c.sync())                                                    // the background's periodic sync
-	assert.Equal(t, uint64(5), c.durableAcked)
+	assert.Equal(t, uint64(5), c.durable.Acked)
 	require.NoError(t, c.write(cursorState{Acked: 6, HasWatermark: true, Last: 9})) // plain, torn below
 	require.NoError(t, c.close())
 	raw, err := os.ReadFile(filepath.Join(dir, cursorFileName))

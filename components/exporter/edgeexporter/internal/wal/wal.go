@@ -22,6 +22,20 @@
 // records are all acknowledged are unlinked in the background, once a
 // durable cursor covers them.
 //
+// # Live-first reading
+//
+// BeginLive opens a second acknowledged range: records appended from then
+// on are the live range, returned by a live Reader while a backlog Reader
+// returns the records before it (oldest first). The cursor file keeps both
+// ranges: LiveStart and LiveAcked (every record in [LiveStart, LiveAcked]
+// acknowledged or accounted) with its own out-of-order bitmap, so that a
+// crash re-sends at most the records in flight of either reader, however
+// long the live range has run ahead of the backlog. Segments whose records
+// all lie in the acknowledged live range are unlinked like those at the
+// front (after a durable cursor covers them), and recovery does not count
+// the hole they leave. The ranges merge when the backlog is acknowledged (or
+// evicted) up to the live range; one live range is open at a time.
+//
 // # On-disk format
 //
 // The directory (0700) holds a LOCK file (flock), a cursor file and segment
@@ -37,12 +51,15 @@
 // segment's range), checked before any payload checksum, so a scan is one
 // pass through a 1 MiB window.
 //
-// The cursor file has three 500-byte slots in separate 512-byte sectors:
-// magic, generation, acknowledged sequence, the watermark (last sequence
-// appended; count of intact records and items beyond the cursor that are
-// neither acknowledged nor counted), the records evicted while in flight
-// whose fate is unknown, a bitmap of the 3,456 sequences after the cursor
-// that were acknowledged out of order or counted as dropped, and a CRC32C.
+// The cursor file (format v5) has three 948-byte slots, each in its own
+// 1024 bytes: magic, generation, acknowledged sequence, the watermark (last
+// sequence appended; count of intact records and items beyond the cursor
+// that are neither acknowledged nor counted), the records evicted while in
+// flight whose fate is unknown, the live range (see below), a bitmap of the
+// 3,456 sequences after the cursor that were acknowledged out of order or
+// counted as dropped, the same bitmap after the live range's cursor, and a
+// CRC32C. Files of earlier formats (v4: 500-byte slots without a live range,
+// v2, v1) are read and replaced by a v5 file at Open.
 // The valid slot with the highest generation wins. Slot 2 takes plain writes
 // (one pwrite, no fsync) on every acknowledgement and append: that survives
 // kill -9, so a process crash re-sends only the requests in flight. Slots 0
@@ -86,8 +103,8 @@
 // closes (dropped); if the process dies first, recovery counts it as
 // dropped (its request may have reached the backend). Known limits: a
 // record acknowledged more than 3,456 sequences above the oldest
-// unacknowledged one is forgotten by a restart (re-sent; counted as dropped
-// if evicted first); power loss during the fsync that commits a drop can
+// unacknowledged one (or above the live range's cursor) is forgotten by a
+// restart (re-sent; counted as dropped if evicted first); power loss during the fsync that commits a drop can
 // count it again at the next start or bring the evicted records back.
 //
 // # Budget
@@ -299,7 +316,11 @@ type Stats struct {
 	PendingItems   uint64    // items of unacknowledged records
 	OldestPending  time.Time // append time of the oldest unacknowledged record (zero if none)
 	AckedSeq       uint64    // ack cursor: all seq <= AckedSeq are acknowledged or accounted
-	LastSeq        uint64    // last assigned sequence
+	// LiveStart (0: none) and LiveAckedSeq: the live range of live-first
+	// delivery; every seq in [LiveStart, LiveAckedSeq] is acknowledged or
+	// accounted.
+	LiveStart, LiveAckedSeq uint64
+	LastSeq                 uint64 // last assigned sequence
 
 	Appends       uint64 // successful appends
 	AppendedBytes uint64 // stored bytes appended (frames)
@@ -318,6 +339,12 @@ type Stats struct {
 	DiskReads   uint64 // records served from disk
 
 	LastError error // most recent I/O error, nil if none
+}
+
+// flight is a record returned by a Reader and not yet acknowledged.
+type flight struct {
+	items uint32
+	rd    *Reader
 }
 
 // ackInfo is the state of a record above the cursor that needs no delivery.
@@ -349,12 +376,18 @@ type Log struct {
 	cursor    uint64
 	// acked holds acknowledged (or dropped) records above the cursor.
 	acked map[uint64]ackInfo
+	// liveStart (0: none) and liveCursor: the second acknowledged range of
+	// live-first delivery: every record with liveStart <= seq <= liveCursor
+	// is acknowledged or accounted (and not in acked). When set,
+	// liveStart-1 <= liveCursor and cursor < liveStart-1: the ranges merge
+	// when the cursor reaches liveStart-1.
+	liveStart, liveCursor uint64
 	// inflight holds records returned by a Reader and not yet acknowledged;
 	// evictedInFlight those of them whose segment was evicted meanwhile:
 	// their fate (sent or dropped) is known only when they are acknowledged
-	// or the reader rewinds.
-	inflight        map[uint64]uint32
-	evictedInFlight map[uint64]uint32
+	// or the reader that read them rewinds.
+	inflight        map[uint64]flight
+	evictedInFlight map[uint64]flight
 	// pendingRecs/Items: records on disk neither acknowledged nor accounted.
 	pendingRecs, pendingItems uint64
 	// trash: fully acknowledged segments removed from segs, to be unlinked
@@ -400,8 +433,8 @@ func Open(dir string, opts Options) (*Log, error) {
 		fs:              opts.FS,
 		closedCh:        make(chan struct{}),
 		acked:           make(map[uint64]ackInfo),
-		inflight:        make(map[uint64]uint32),
-		evictedInFlight: make(map[uint64]uint32),
+		inflight:        make(map[uint64]flight),
+		evictedInFlight: make(map[uint64]flight),
 		mem:             memTier{max: opts.MemoryBytes},
 		kick:            make(chan struct{}, 1),
 		stop:            make(chan struct{}),
@@ -516,6 +549,7 @@ func (l *Log) Stats() Stats {
 	st.PendingRecords = l.pendingRecs
 	st.PendingItems = l.pendingItems
 	st.AckedSeq = l.cursor
+	st.LiveStart, st.LiveAckedSeq = l.liveStart, l.liveCursor
 	st.LastSeq = l.nextSeq - 1
 	st.MemoryBytes = l.mem.bytes
 	if s, j, ok := l.firstPendingLocked(); ok {
@@ -535,10 +569,15 @@ func (l *Log) Stats() Stats {
 func (l *Log) firstPendingLocked() (*segment, int, bool) {
 	s, j, ok := l.locateLocked(l.cursor + 1)
 	for n := 0; ok && n < 1024; n++ {
-		if _, done := l.acked[s.recs[j].seq]; !done {
+		seq := s.recs[j].seq
+		if l.inLiveLocked(seq) {
+			s, j, ok = l.locateLocked(l.liveCursor + 1)
+			continue
+		}
+		if _, done := l.acked[seq]; !done {
 			return s, j, true
 		}
-		s, j, ok = l.locateLocked(s.recs[j].seq + 1)
+		s, j, ok = l.locateLocked(seq + 1)
 	}
 	return s, j, ok
 }
@@ -555,7 +594,7 @@ func (l *Log) Close() error {
 	close(l.closedCh)
 	// Records evicted while in flight and not acknowledged by now were not
 	// delivered: they are dropped.
-	l.dropEvictedInFlightLocked()
+	l.dropEvictedInFlightLocked(nil)
 	l.mu.Unlock()
 
 	close(l.stop)
