@@ -89,6 +89,10 @@ type Config struct {
 	// Sending configures batching, concurrency and replay.
 	Sending SendingConfig `mapstructure:"sending"`
 
+	// Replay configures the order of delivery after an outage: live data
+	// first or the log in order.
+	Replay ReplayConfig `mapstructure:"replay"`
+
 	// Retry configures the backoff after retryable failures. An outage never
 	// makes data expire; only a record a live backend keeps failing on with a
 	// server error is given up (see RetryConfig.MaxAttemptsPerRecord).
@@ -212,6 +216,32 @@ type SendingConfig struct {
 	// ReplayBytesPerSecond limits the send rate (uncompressed protobuf bytes per
 	// second) while a backlog is being replayed after an outage. 0 means no limit.
 	ReplayBytesPerSecond int64 `mapstructure:"replay_bytes_per_second"`
+}
+
+// Replay orders.
+const (
+	// ReplayInOrder sends the log in append order: live data waits behind
+	// the backlog.
+	ReplayInOrder = "in_order"
+	// ReplayLiveFirst sends the data appended after the backend answered
+	// again first, and the backlog (oldest first) in the capacity left,
+	// with at least ReplayConfig.MinShare of the requests.
+	ReplayLiveFirst = "live_first"
+)
+
+// ReplayConfig configures the order of delivery after an outage.
+type ReplayConfig struct {
+	// Order is "in_order" (default: the log in append order) or
+	// "live_first" (data appended after the backend answered again first,
+	// the backlog in the remaining capacity).
+	Order string `mapstructure:"order"`
+
+	// MinShare is the share of requests that goes to the backlog while
+	// live data keeps coming, with live_first (0 to 1, default 0.2): the
+	// backlog cannot starve under constant live load. 1 sends the backlog
+	// whenever it has data (in order, as before, except that live data
+	// still goes ahead when the backlog has none).
+	MinShare float64 `mapstructure:"min_share"`
 }
 
 // RetryConfig configures the backoff after retryable failures.
@@ -347,6 +377,14 @@ func (cfg *Config) Validate() error {
 		add("\"sending.replay_bytes_per_second\" must be >= 0")
 	}
 
+	switch cfg.Replay.Order {
+	case ReplayInOrder, ReplayLiveFirst:
+	default:
+		add("\"replay.order\" must be one of %q, %q, got %q", ReplayInOrder, ReplayLiveFirst, cfg.Replay.Order)
+	}
+	if cfg.Replay.MinShare < 0 || cfg.Replay.MinShare > 1 {
+		add("\"replay.min_share\" must be between 0 and 1, got %v", cfg.Replay.MinShare)
+	}
 	if cfg.Status.SummaryInterval < 0 {
 		add("\"status.summary_interval\" must be >= 0, got %s", cfg.Status.SummaryInterval)
 	}

@@ -47,7 +47,20 @@ type batch struct {
 //     until the reader catches up with the tail: then online again.
 func (e *edgeExporter) run(ctx context.Context) {
 	defer close(e.done)
+	// With replay.order live_first the dispatcher reads the log's live
+	// range (r) and its backlog (br) apart: live data first, the backlog
+	// with at least replay.min_share of the bytes sent while both have data.
+	liveFirst := e.cfg.Replay.Order == ReplayLiveFirst
 	r := e.log.NewReader()
+	var br *wal.Reader
+	var carryB *wal.Record
+	var sentLive, sentBacklog int64
+	if liveFirst {
+		r, br = e.log.NewLiveReader(), e.log.NewBacklogReader()
+		if e.state.Load() == stateReplaying {
+			e.beginLive.Store(true) // a backlog recovered at start
+		}
+	}
 	// Everything recovered at start is durable.
 	e.durable.advance(e.log.Stats().LastSeq)
 	var (
@@ -64,7 +77,22 @@ func (e *edgeExporter) run(ctx context.Context) {
 			e.retryNeeded.Store(false)
 			r.Rewind()
 			carry = nil
+			if br != nil {
+				br.Rewind()
+				carryB = nil
+			}
 			probing = true
+		}
+		if liveFirst && e.beginLive.Load() {
+			// Nothing in flight while the readers' ranges change.
+			wg.Wait()
+			e.beginLive.Store(false)
+			if e.log.BeginLive() > 0 {
+				sentLive, sentBacklog = 0, 0
+			}
+			r.Rewind()
+			br.Rewind()
+			carry, carryB = nil, nil
 		}
 
 		if until, ok := e.eps.available(); !ok {
@@ -75,7 +103,38 @@ func (e *edgeExporter) run(ctx context.Context) {
 		// Still offline while the probe is in flight: only a success (in
 		// send) moves the state to replaying.
 
-		b, caughtUp := e.nextBatch(ctx, r, &carry, slots)
+		var b *batch
+		var caughtUp, backlog bool
+		if liveFirst && e.log.LiveStart() > 0 {
+			// Both ranges: the backlog first when it is owed its share,
+			// else live data first; each without waiting, then wait for
+			// live data (the backlog does not grow).
+			owed := float64(sentBacklog) < e.cfg.Replay.MinShare*float64(sentLive+sentBacklog)
+			if owed {
+				b, _ = e.nextBatch(ctx, br, &carryB, slots, false)
+				backlog = b != nil
+			}
+			if b == nil {
+				b, caughtUp = e.nextBatch(ctx, r, &carry, slots, false)
+			}
+			if b == nil && !owed {
+				b, _ = e.nextBatch(ctx, br, &carryB, slots, false)
+				backlog = b != nil
+			}
+			if b == nil {
+				b, caughtUp = e.nextBatch(ctx, r, &carry, slots, true)
+			}
+			caughtUp = false // online only once the backlog is delivered
+			if b != nil {
+				if backlog {
+					sentBacklog += int64(len(b.body))
+				} else {
+					sentLive += int64(len(b.body))
+				}
+			}
+		} else {
+			b, caughtUp = e.nextBatch(ctx, r, &carry, slots, true)
+		}
 		if b == nil {
 			if caughtUp && e.state.Load() == stateReplaying && !e.retryNeeded.Load() {
 				e.setState(stateOnline)
@@ -95,6 +154,9 @@ func (e *edgeExporter) run(ctx context.Context) {
 			continue
 		}
 		replay := e.state.Load() != stateOnline
+		if liveFirst && e.log.LiveStart() > 0 {
+			replay = backlog // live data is not replay: neither paced nor counted as such
+		}
 		if replay {
 			e.pace(ctx, len(b.body))
 		}
@@ -139,10 +201,21 @@ func (e *edgeExporter) run(ctx context.Context) {
 // in flight. It returns nil when no record arrived within
 // sending.flush_interval (so the dispatcher checks its state at least that
 // often); caughtUp reports that the reader reached the tail of the log.
-func (e *edgeExporter) nextBatch(ctx context.Context, r *wal.Reader, carry **wal.Record, slots *inflightSlots) (*batch, bool) {
+//
+// With block false it returns nil at once when the reader has nothing.
+func (e *edgeExporter) nextBatch(ctx context.Context, r *wal.Reader, carry **wal.Record, slots *inflightSlots, block bool) (*batch, bool) {
 	wait := e.cfg.Sending.FlushInterval
 	if wait <= 0 {
 		wait = time.Millisecond
+	}
+	if !block && *carry == nil {
+		rec, err := e.read(doneContext, r)
+		if err != nil {
+			e.readError(err)
+			return nil, true
+		}
+		c := rec
+		*carry = &c
 	}
 
 	var recs []wal.Record
@@ -347,8 +420,10 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 	e.reportResult(ep, nil)
 	e.endpointOK(ep)
 	if e.state.Load() == stateOffline {
-		// The link is back: replay the backlog.
+		// The link is back: replay the backlog (live_first: data appended
+		// from now on goes first).
 		e.setState(stateReplaying)
+		e.beginLive.Store(true)
 	}
 	if serr != nil {
 		// The backend will never accept this request: keep it in the

@@ -71,6 +71,9 @@ type edgeExporter struct {
 	ioDegraded  atomic.Bool // an append failed with an I/O error; cleared by the next success
 	closing     atomic.Bool
 	retryNeeded atomic.Bool
+	// beginLive asks the dispatcher to open the log's live range (replay
+	// order live_first): set when the backend answers after an outage.
+	beginLive atomic.Bool
 	// batchCap limits the records per request after a backend refused one as
 	// too large (0: no limit); reset by the next success.
 	batchCap atomic.Int64

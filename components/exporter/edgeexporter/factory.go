@@ -28,6 +28,7 @@ const (
 	defaultBatchMaxItems      = 8192
 	defaultBatchMaxBytes      = 4 << 20
 	defaultFlushInterval      = 100 * time.Millisecond
+	defaultReplayMinShare     = 0.2
 	defaultDirectory          = "/var/lib/otelcol-edge"
 	defaultMaxAttempts        = 10
 	defaultSummaryInterval    = 15 * time.Minute
@@ -75,6 +76,7 @@ func createDefaultConfig() component.Config {
 			BatchMaxBytes: defaultBatchMaxBytes,
 			FlushInterval: defaultFlushInterval,
 		},
+		Replay: ReplayConfig{Order: ReplayInOrder, MinShare: defaultReplayMinShare},
 		Retry: RetryConfig{
 			InitialInterval:      time.Second,
 			MaxInterval:          30 * time.Second,

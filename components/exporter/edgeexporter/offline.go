@@ -279,6 +279,7 @@ func (e *edgeExporter) probe(ctx context.Context, ep *endpoint) {
 	e.reportResult(ep, nil)
 	if e.state.Load() == stateOffline {
 		e.setState(stateReplaying)
+		e.beginLive.Store(true)
 	}
 }
 
