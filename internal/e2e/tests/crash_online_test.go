@@ -26,8 +26,9 @@ import (
 // duplicate bound from the config it runs. Everything else is the shipped
 // default pipeline and the edge exporter's defaults.
 const onlineOverlay = `extensions:
-  health_check:
-    endpoint: 127.0.0.1:%[1]d
+  healthcheckv2:
+    http:
+      endpoint: 127.0.0.1:%[1]d
   zpages:
     endpoint: 127.0.0.1:%[2]d
 receivers:
