@@ -87,6 +87,8 @@ type SourceConfig struct {
 	DNS configoptional.Optional[DNSConfig] `mapstructure:"dns"`
 	// File reads a watched YAML or JSON file.
 	File configoptional.Optional[FileConfig] `mapstructure:"file"`
+	// Kubernetes watches the EndpointSlices of a Service.
+	Kubernetes configoptional.Optional[KubernetesConfig] `mapstructure:"kubernetes"`
 }
 
 // EndpointConfig is an endpoint of a static source (the same fields are used
@@ -153,6 +155,29 @@ type FileConfig struct {
 	MaxBytes int64 `mapstructure:"max_bytes"`
 	// MaxEndpoints caps the endpoints listed in the file (default 1000). A
 	// longer list is an error: the last good list is kept.
+	MaxEndpoints int `mapstructure:"max_endpoints"`
+}
+
+// KubernetesConfig is a kubernetes source: the EndpointSlices of a Service,
+// watched with client-go informers.
+type KubernetesConfig struct {
+	// Namespace of the Service. Default: the namespace of the collector's own
+	// pod (from its service account), else "default".
+	Namespace string `mapstructure:"namespace"`
+	// Service is the name of the Service whose EndpointSlices are watched.
+	Service string `mapstructure:"service"`
+	// PortName is the name of the Service port the endpoints are reached on.
+	// Default "": the port without a name, or the only port of a slice.
+	PortName string `mapstructure:"port_name"`
+	// Kubeconfig is a kubeconfig file (for development outside the cluster).
+	// Default "": the in-cluster configuration of the pod's service account.
+	Kubeconfig string `mapstructure:"kubeconfig"`
+	// ClusterDomain completes the TLS server name of endpoints with a
+	// hostname: <hostname>.<service>.<namespace>.svc.<cluster_domain>
+	// (default cluster.local).
+	ClusterDomain string `mapstructure:"cluster_domain"`
+	// MaxEndpoints caps the endpoints of the Service (default 1000). More is
+	// an error: the last good list is kept.
 	MaxEndpoints int `mapstructure:"max_endpoints"`
 }
 
@@ -247,6 +272,16 @@ func (cfg *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// sourcePrecedence maps each source name to its index: an earlier source
+// wins when two list the same address.
+func (cfg *Config) sourcePrecedence() map[string]int {
+	out := make(map[string]int, len(cfg.Sources))
+	for i, sc := range cfg.Sources {
+		out[sc.Name] = i
+	}
+	return out
+}
+
 func (s *SourceConfig) validate(p string, names map[string]int, i int) []error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -291,8 +326,17 @@ func (s *SourceConfig) validate(p string, names map[string]int, i int) []error {
 			add(`"%s.file.max_endpoints" must be >= 0`, p)
 		}
 	}
+	if k := s.Kubernetes.Get(); k != nil {
+		n++
+		if k.Service == "" {
+			add(`"%s.kubernetes.service" must be set`, p)
+		}
+		if k.MaxEndpoints < 0 {
+			add(`"%s.kubernetes.max_endpoints" must be >= 0`, p)
+		}
+	}
 	if n != 1 {
-		add(`"%s" must set exactly one of "static", "dns" or "file"`, p)
+		add(`"%s" must set exactly one of "static", "dns", "file" or "kubernetes"`, p)
 	}
 	return errs
 }

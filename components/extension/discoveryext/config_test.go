@@ -117,7 +117,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid_empty.yaml", []string{`"sources" must contain at least one source`}},
 		{"invalid_sources.yaml", []string{
 			`"sources[0].name" must be set`,
-			`"sources[1]" must set exactly one of "static", "dns" or "file"`,
+			`"sources[1]" must set exactly one of "static", "dns", "file" or "kubernetes"`,
 			`"sources[2].name" "both" is already used by sources[1]`,
 			`"sources[3].static.endpoints[0].address" must be host:port, got "no-port"`,
 			`"sources[3].static.endpoints[0].weight" must be >= 0`,

@@ -110,6 +110,8 @@ func newDiscovery(cfg *Config, set extension.Settings) (*discovery, error) {
 			d.sources[sc.Name] = s
 		case sc.File.HasValue():
 			d.sources[sc.Name] = newFileSource(sc.File.Get(), set.Logger.With(zap.String("source", sc.Name)))
+		case sc.Kubernetes.HasValue():
+			d.sources[sc.Name] = newKubernetesSource(sc.Kubernetes.Get(), set.Logger.With(zap.String("source", sc.Name)))
 		}
 	}
 	if cfg.HealthCheck.Type != checkNone {
@@ -150,6 +152,7 @@ func (d *discovery) Start(ctx context.Context, host component.Host) error {
 		unhealthyThreshold: d.cfg.HealthCheck.UnhealthyThreshold,
 		outlier:            d.cfg.OutlierDetection,
 		panicThreshold:     d.cfg.PanicThreshold,
+		precedence:         d.cfg.sourcePrecedence(),
 	})
 	var checkerWake chan struct{}
 	if d.probe != nil {

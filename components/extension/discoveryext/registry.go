@@ -21,13 +21,20 @@ type target struct {
 	Priority   int
 	Zone       string
 	Metadata   map[string]string
+	// Draining: the endpoint finishes what it has but takes no new requests
+	// (a terminating Kubernetes pod that still serves).
+	Draining bool
 }
 
 // entry is the registry's record of one endpoint.
 type entry struct {
 	ep discoveryapi.Endpoint // attributes and the effective Health, Reason, Since
 
-	drainUntil time.Time // set while draining
+	drainUntil time.Time // set while draining after removal from every source
+	// listed holds the endpoint as each source listing it reports it.
+	listed map[string]target
+	// srcDraining: a source reports the endpoint draining (a terminating pod).
+	srcDraining bool
 
 	active       discoveryapi.Health // from active checks: unknown, healthy or unhealthy
 	activeReason string
@@ -39,6 +46,18 @@ type entry struct {
 	ejectedUntil time.Time // set while ejected
 	ejections    int       // ejection multiplier, decays while not ejected
 	unejectedAt  time.Time
+}
+
+// drainingSources names the sources that report the endpoint draining.
+func (e *entry) drainingSources() []string {
+	var out []string
+	for src, t := range e.listed {
+		if t.Draining {
+			out = append(out, "source "+src)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // transition is a change of an endpoint's effective health, for metrics.
@@ -60,6 +79,9 @@ type stateConfig struct {
 	unhealthyThreshold int
 	outlier            OutlierDetectionConfig
 	panicThreshold     int
+	// precedence orders sources (their index in the configuration) when
+	// several list the same address.
+	precedence map[string]int
 }
 
 // state is the registry as a state machine. Every method takes the current
@@ -68,6 +90,7 @@ type stateConfig struct {
 type state struct {
 	cfg     stateConfig
 	entries map[string]*entry
+	byAddr  map[string]string // address -> ID of its entry
 	version uint64
 	panic   bool
 
@@ -77,7 +100,7 @@ type state struct {
 }
 
 func newState(cfg stateConfig) *state {
-	return &state{cfg: cfg, entries: map[string]*entry{}}
+	return &state{cfg: cfg, entries: map[string]*entry{}, byAddr: map[string]string{}}
 }
 
 // endpointID is the stable ID of an address reported by a source.
@@ -85,48 +108,50 @@ func endpointID(source, address string) string {
 	return source + "/" + address
 }
 
-// applySource replaces the endpoints of a source. Endpoints no longer listed
-// start draining (or go at once with a drain period of 0); listed draining
-// ones come back. It reports whether anything changed.
+// applySource replaces the endpoints of a source. An address already listed
+// by another source is the same endpoint: the sources' attributes are merged
+// (see merge). Endpoints no source lists any more start draining (or go at
+// once with a drain period of 0, or when their source had already reported
+// them draining); listed draining ones come back. It reports whether anything
+// changed.
 func (s *state) applySource(source string, targets []target, now time.Time) bool {
 	changed := false
 	seen := make(map[string]bool, len(targets))
 	for _, t := range targets {
-		id := endpointID(source, t.Address)
-		if seen[id] {
+		if seen[t.Address] {
 			continue // the first of duplicates wins
 		}
-		seen[id] = true
-		weight := max(t.Weight, 1)
-		e, ok := s.entries[id]
+		seen[t.Address] = true
+		id, ok := s.byAddr[t.Address]
 		if !ok {
-			s.entries[id] = &entry{ep: discoveryapi.Endpoint{
-				ID: id, Address: t.Address, ServerName: t.ServerName, Weight: weight, Priority: t.Priority, Zone: t.Zone,
-				Metadata: t.Metadata, Source: source,
+			// The ID keeps the source that reported the address first.
+			id = endpointID(source, t.Address)
+			s.byAddr[t.Address] = id
+			s.entries[id] = &entry{listed: map[string]target{}, ep: discoveryapi.Endpoint{
+				ID: id, Address: t.Address, Source: source,
 				Health: discoveryapi.HealthUnknown, HealthName: discoveryapi.HealthUnknown.String(), Since: now,
 			}}
 			changed = true
-			continue
 		}
-		if e.ep.Weight != weight || e.ep.Priority != t.Priority || e.ep.Zone != t.Zone || e.ep.ServerName != t.ServerName ||
-			!maps.Equal(e.ep.Metadata, t.Metadata) {
-			// Replace rather than modify: published snapshots share the map.
-			e.ep.Weight, e.ep.Priority, e.ep.Zone, e.ep.Metadata = weight, t.Priority, t.Zone, t.Metadata
-			e.ep.ServerName = t.ServerName
-			changed = true
-		}
-		if !e.drainUntil.IsZero() {
-			e.drainUntil = time.Time{}
-			s.update(e, now)
+		e := s.entries[id]
+		e.listed[source] = t
+		if s.merge(e, now) {
 			changed = true
 		}
 	}
 	for id, e := range s.entries {
-		if e.ep.Source != source || seen[id] || !e.drainUntil.IsZero() {
+		if _, ok := e.listed[source]; !ok || seen[e.ep.Address] {
 			continue
 		}
+		delete(e.listed, source)
 		changed = true
-		if s.cfg.drainPeriod <= 0 {
+		if len(e.listed) > 0 {
+			s.merge(e, now)
+			continue
+		}
+		if s.cfg.drainPeriod <= 0 || e.srcDraining {
+			// A source that reported the endpoint draining (a terminating
+			// pod) removes it when it is gone: nothing can finish there.
 			s.remove(id, e)
 			continue
 		}
@@ -139,17 +164,83 @@ func (s *state) applySource(source string, targets []target, now time.Time) bool
 	return s.finish(changed)
 }
 
+// merge recomputes the attributes of an endpoint listed by one or more
+// sources and reports whether they changed. Sources earlier in the
+// configuration take precedence: weight and priority come from the first
+// source listing the endpoint, zone and server name from the first one that
+// sets them, and metadata is merged key by key, the earlier source winning.
+// The endpoint drains while any source reports it draining.
+func (s *state) merge(e *entry, now time.Time) bool {
+	srcs := make([]string, 0, len(e.listed))
+	for src := range e.listed {
+		srcs = append(srcs, src)
+	}
+	slices.SortFunc(srcs, func(a, b string) int {
+		pa, oka := s.cfg.precedence[a]
+		pb, okb := s.cfg.precedence[b]
+		switch {
+		case oka && okb && pa != pb:
+			return pa - pb
+		case oka != okb:
+			if oka {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	first := e.listed[srcs[0]]
+	weight, priority := max(first.Weight, 1), first.Priority
+	zone, serverName := "", ""
+	draining := false
+	md := first.Metadata
+	for i, src := range srcs {
+		t := e.listed[src]
+		if zone == "" {
+			zone = t.Zone
+		}
+		if serverName == "" {
+			serverName = t.ServerName
+		}
+		draining = draining || t.Draining
+		if i > 0 && len(t.Metadata) > 0 {
+			merged := maps.Clone(t.Metadata)
+			maps.Copy(merged, md)
+			md = merged
+		}
+	}
+	changed := false
+	if e.ep.Weight != weight || e.ep.Priority != priority || e.ep.Zone != zone || e.ep.ServerName != serverName ||
+		!maps.Equal(e.ep.Metadata, md) {
+		// Replace rather than modify: published snapshots share the map.
+		e.ep.Weight, e.ep.Priority, e.ep.Zone, e.ep.Metadata = weight, priority, zone, md
+		e.ep.ServerName = serverName
+		changed = true
+	}
+	if draining != e.srcDraining || !e.drainUntil.IsZero() {
+		e.srcDraining = draining
+		e.drainUntil = time.Time{}
+		if draining && !e.ejectedUntil.IsZero() {
+			e.ejectedUntil = time.Time{}
+		}
+		s.update(e, now)
+		changed = true
+	}
+	return changed
+}
+
 func (s *state) remove(id string, e *entry) {
 	if e.ep.Health != discoveryapi.HealthDraining {
 		s.transitions = append(s.transitions, transition{e.ep.Source, e.ep.Health, discoveryapi.HealthDraining})
 	}
 	delete(s.entries, id)
+	delete(s.byAddr, e.ep.Address)
 }
 
 // applyCheck records the outcome of an active health check.
 func (s *state) applyCheck(id string, err error, now time.Time) bool {
 	e, ok := s.entries[id]
-	if !ok || !e.drainUntil.IsZero() {
+	if !ok || !e.drainUntil.IsZero() || e.srcDraining {
 		return false
 	}
 	before := e.active
@@ -192,7 +283,7 @@ func (s *state) applyResult(id string, err error, now time.Time) bool {
 	}
 	e.passiveFails++
 	e.lastErr = err.Error()
-	if e.passiveFails < od.ConsecutiveFailures || !e.drainUntil.IsZero() || !e.ejectedUntil.IsZero() {
+	if e.passiveFails < od.ConsecutiveFailures || !e.drainUntil.IsZero() || e.srcDraining || !e.ejectedUntil.IsZero() {
 		return false
 	}
 	if !s.mayEject() {
@@ -219,7 +310,7 @@ func (s *state) mayEject() bool {
 	}
 	n, ejected := 0, 0
 	for _, e := range s.entries {
-		if !e.drainUntil.IsZero() {
+		if !e.drainUntil.IsZero() || e.srcDraining {
 			continue
 		}
 		n++
@@ -236,6 +327,7 @@ func (s *state) expire(now time.Time) bool {
 	for id, e := range s.entries {
 		if !e.drainUntil.IsZero() && !now.Before(e.drainUntil) {
 			delete(s.entries, id)
+			delete(s.byAddr, e.ep.Address)
 			changed = true
 			continue
 		}
@@ -267,6 +359,8 @@ func (s *state) nextDeadline() time.Time {
 func (s *state) update(e *entry, now time.Time) bool {
 	h, reason := e.active, e.activeReason
 	switch {
+	case e.srcDraining:
+		h, reason = discoveryapi.HealthDraining, "terminating: "+strings.Join(e.drainingSources(), ", ")
 	case !e.drainUntil.IsZero():
 		h, reason = discoveryapi.HealthDraining, "removed from source "+e.ep.Source
 	case !e.ejectedUntil.IsZero():

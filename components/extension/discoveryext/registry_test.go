@@ -79,14 +79,14 @@ func TestStateSourceAndDrain(t *testing.T) {
 	assert.True(t, st.nextDeadline().IsZero())
 
 	// Another source's list does not touch this one's endpoints.
-	require.True(t, st.applySource("t", targets("a:1"), t0))
+	require.True(t, st.applySource("t", targets("c:1"), t0))
 	assert.Len(t, st.entries, 2)
 
 	// Attribute changes are changes; the old metadata map is not modified.
 	md := map[string]string{"k": "v"}
-	require.True(t, st.applySource("t", []target{{Address: "a:1", Weight: 5, Metadata: md}}, t0))
+	require.True(t, st.applySource("t", []target{{Address: "c:1", Weight: 5, Metadata: md}}, t0))
 	old := st.snapshot(t0)
-	require.True(t, st.applySource("t", []target{{Address: "a:1", Weight: 5, Metadata: map[string]string{"k": "w"}}}, t0))
+	require.True(t, st.applySource("t", []target{{Address: "c:1", Weight: 5, Metadata: map[string]string{"k": "w"}}}, t0))
 	assert.Equal(t, "v", old.Endpoints[1].Metadata["k"])
 	assert.Equal(t, 5, st.snapshot(t0).Endpoints[1].Weight)
 }
@@ -261,4 +261,69 @@ func ids(eps []discoveryapi.Endpoint) []string {
 		out = append(out, e.ID)
 	}
 	return out
+}
+
+// TestStateMergeSources: an address listed by two sources is one endpoint.
+// Its ID keeps the source that reported it first; weight and priority come
+// from the earlier source of the configuration, zone and server name from the
+// first that sets them, metadata is merged key by key (earlier source wins).
+// It stays while any source lists it and drains when none does.
+func TestStateMergeSources(t *testing.T) {
+	st := testState()
+	st.cfg.precedence = map[string]int{"seeds": 0, "k8s": 1}
+	require.True(t, st.applySource("k8s", []target{{
+		Address: "10.0.0.1:4317", Weight: 1, Zone: "zone-a", ServerName: "gw-0.gw.ns.svc.cluster.local",
+		Metadata: map[string]string{"k8s.zone": "zone-a", "rack": "k8s-rack"},
+	}}, t0))
+	require.True(t, st.applySource("seeds", []target{{
+		Address: "10.0.0.1:4317", Weight: 5, Priority: 1, Metadata: map[string]string{"rack": "r1"},
+	}}, t0))
+	snap := st.snapshot(t0)
+	require.Len(t, snap.Endpoints, 1)
+	e := snap.Endpoints[0]
+	assert.Equal(t, "k8s/10.0.0.1:4317", e.ID)
+	assert.Equal(t, "k8s", e.Source)
+	assert.Equal(t, 5, e.Weight)
+	assert.Equal(t, 1, e.Priority)
+	assert.Equal(t, "zone-a", e.Zone)
+	assert.Equal(t, "gw-0.gw.ns.svc.cluster.local", e.ServerName)
+	assert.Equal(t, map[string]string{"k8s.zone": "zone-a", "rack": "r1"}, e.Metadata)
+
+	// The first source drops it: one source still lists it, it stays.
+	require.True(t, st.applySource("k8s", nil, t0.Add(time.Second)))
+	assert.Equal(t, discoveryapi.HealthUnknown, healthOf(st, "k8s/10.0.0.1:4317"))
+	assert.Equal(t, map[string]string{"rack": "r1"}, st.entries["k8s/10.0.0.1:4317"].ep.Metadata)
+	// None lists it: draining for the drain period.
+	require.True(t, st.applySource("seeds", nil, t0.Add(2*time.Second)))
+	assert.Equal(t, discoveryapi.HealthDraining, healthOf(st, "k8s/10.0.0.1:4317"))
+	require.True(t, st.expire(t0.Add(32*time.Second)))
+	assert.Empty(t, st.entries)
+	assert.Empty(t, st.byAddr)
+}
+
+// TestStateSourceDraining: a source may report an endpoint draining (a
+// terminating pod): it gets no new traffic, ignores checks and results,
+// comes back when reported ready, and leaves at once when its source drops it.
+func TestStateSourceDraining(t *testing.T) {
+	st := testState()
+	require.True(t, st.applySource("k8s", targets("a:1", "b:1"), t0))
+	require.True(t, st.applySource("k8s", []target{{Address: "a:1"}, {Address: "b:1", Draining: true}}, t0.Add(time.Second)))
+	e := st.entries["k8s/b:1"]
+	assert.Equal(t, discoveryapi.HealthDraining, e.ep.Health)
+	assert.Equal(t, "terminating: source k8s", e.ep.Reason)
+	assert.True(t, st.nextDeadline().IsZero(), "no drain deadline while the source lists it")
+	assert.Len(t, st.snapshot(t0).Eligible(), 1)
+	assert.False(t, st.applyCheck("k8s/b:1", nil, t0.Add(2*time.Second)))
+	for range 5 {
+		assert.False(t, st.applyResult("k8s/b:1", errBoom, t0.Add(2*time.Second)))
+	}
+	assert.False(t, st.finish(true) && st.panic, "draining endpoints do not count for panic mode")
+
+	// Ready again: back to its health.
+	require.True(t, st.applySource("k8s", targets("a:1", "b:1"), t0.Add(3*time.Second)))
+	assert.Equal(t, discoveryapi.HealthUnknown, healthOf(st, "k8s/b:1"))
+	// Terminating, then gone from the source: removed at once.
+	require.True(t, st.applySource("k8s", []target{{Address: "a:1"}, {Address: "b:1", Draining: true}}, t0.Add(4*time.Second)))
+	require.True(t, st.applySource("k8s", targets("a:1"), t0.Add(5*time.Second)))
+	assert.Equal(t, discoveryapi.Health(-1), healthOf(st, "k8s/b:1"))
 }
