@@ -98,6 +98,12 @@ type Config struct {
 	// server error is given up (see RetryConfig.MaxAttemptsPerRecord).
 	Retry RetryConfig `mapstructure:"retry"`
 
+	// ZoneRouting prefers the endpoints of the agent's zone (weights.go).
+	ZoneRouting ZoneRoutingConfig `mapstructure:"zone_routing"`
+
+	// SlowStart ramps the weight of newly admitted endpoints (weights.go).
+	SlowStart SlowStartConfig `mapstructure:"slow_start"`
+
 	// Status configures what the exporter tells an operator while offline:
 	// the periodic summary line and the local status endpoint (offline.go).
 	Status StatusConfig `mapstructure:"status"`
@@ -407,6 +413,7 @@ func (cfg *Config) Validate() error {
 	if r.MaxAttemptsPerRecord < 0 {
 		add("\"retry.max_attempts_per_record\" must be >= 0")
 	}
+	errs = append(errs, cfg.ZoneRouting.validate(), cfg.SlowStart.validate())
 	return errors.Join(errs...)
 }
 

@@ -90,7 +90,7 @@ func (e *edgeExporter) applySnapshot(ctx context.Context, s discoveryapi.Snapsho
 			continue
 		}
 		addr := e.endpointAddress(d)
-		ep := &endpoint{id: d.ID, address: addr, serverName: d.ServerName, weight: max(d.Weight, 1)}
+		ep := &endpoint{id: d.ID, address: addr, serverName: d.ServerName, weight: max(d.Weight, 1), zone: d.Zone}
 		if !e.eps.has(d.ID, addr, d.ServerName) {
 			c, err := e.newNamedClient(ctx, addr, d.ServerName)
 			if err != nil {
@@ -101,6 +101,7 @@ func (e *edgeExporter) applySnapshot(ctx context.Context, s discoveryapi.Snapsho
 		}
 		eps = append(eps, ep)
 	}
+	e.eps.setPanic(s.Panic)
 	removed, unused := e.eps.setEndpoints(eps)
 	for _, ep := range unused {
 		_ = ep.client.close()

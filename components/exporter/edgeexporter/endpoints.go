@@ -22,6 +22,8 @@ type endpoint struct {
 	serverName string
 	// weight is the endpoint's share under round_robin (>= 1).
 	weight int
+	// zone is the endpoint's locality (discovery), for zone_routing.
+	zone   string
 	client endpointClient
 
 	// guarded by endpointSet.mu
@@ -39,6 +41,9 @@ type endpoint struct {
 	state     endpointState
 	downSince time.Time
 	lastUsed  time.Time
+	// admitted is when the endpoint joined the set or last became healthy
+	// again: its slow start begins there (weights.go).
+	admitted time.Time
 }
 
 // healthy reports whether the endpoint may get a request now: it is healthy,
@@ -64,6 +69,9 @@ type endpointSet struct {
 	// closed yet (requests in flight may finish): shown as draining until
 	// forget is called.
 	draining []*endpoint
+
+	// router applies zone_routing and slow_start (weights.go); nil: neither.
+	router *router
 }
 
 func newEndpointSet(balancing string, retry RetryConfig) *endpointSet {
@@ -84,7 +92,7 @@ func (s *endpointSet) setEndpoints(eps []*endpoint) (removed, unused []*endpoint
 	out := make([]*endpoint, 0, len(eps))
 	for _, e := range eps {
 		if prev, ok := old[e.id]; ok && prev.address == e.address && prev.serverName == e.serverName {
-			prev.weight = e.weight
+			prev.weight, prev.zone = e.weight, e.zone
 			out = append(out, prev)
 			delete(old, e.id)
 			if e != prev && e.client != nil {
@@ -92,6 +100,7 @@ func (s *endpointSet) setEndpoints(eps []*endpoint) (removed, unused []*endpoint
 			}
 			continue
 		}
+		e.admitted = s.now()
 		out = append(out, e)
 	}
 	for _, e := range old {
@@ -150,14 +159,23 @@ func (s *endpointSet) pick() *endpoint {
 	now := s.now()
 	var best *endpoint
 	total := 0
-	for _, e := range s.eps {
+	cands := s.eps
+	if s.router != nil {
+		cands = s.router.candidates(s.eps, now)
+		defer func() { s.router.count(best) }()
+	}
+	for _, e := range cands {
 		if !e.healthy(now) {
 			continue
 		}
 		if s.balancing != BalancingRoundRobin {
+			best = e
 			return e
 		}
 		w := max(e.weight, 1)
+		if s.router != nil {
+			w = s.router.weight(e, now)
+		}
 		e.currentWeight += w
 		total += w
 		if best == nil || e.currentWeight > best.currentWeight {
@@ -180,6 +198,7 @@ func (s *endpointSet) success(e *endpoint) (up bool, outage time.Duration, attem
 	if e.state == epFailing || e.state == epProbing {
 		up, outage, attempts = true, s.now().Sub(e.downSince), e.failures
 		e.state = epHealthy
+		e.admitted = s.now()
 	}
 	e.failures = 0
 	e.backoff.Reset()

@@ -250,6 +250,9 @@ func (e *edgeExporter) start(ctx context.Context, host component.Host) error {
 		installGRPCLogFilter(e.set.Logger)
 	}
 	e.eps = newEndpointSet(e.cfg.Balancing, e.cfg.Retry)
+	if e.eps.router, err = newRouter(e.cfg.ZoneRouting, e.cfg.SlowStart, e.set.MeterProvider); err != nil {
+		return err
+	}
 	e.userAgent = fmt.Sprintf("%s/%s (otelcol-edge edge exporter)", e.set.BuildInfo.Command, e.set.BuildInfo.Version)
 	if e.cfg.Discovery != nil {
 		if err := e.followDiscovery(ctx, host); err != nil {

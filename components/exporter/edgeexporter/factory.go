@@ -84,7 +84,9 @@ func createDefaultConfig() component.Config {
 			RandomizationFactor:  0.5,
 			MaxAttemptsPerRecord: defaultMaxAttempts,
 		},
-		Status: StatusConfig{SummaryInterval: defaultSummaryInterval},
+		Status:      StatusConfig{SummaryInterval: defaultSummaryInterval},
+		ZoneRouting: ZoneRoutingConfig{MinHealthy: 1},
+		SlowStart:   SlowStartConfig{MinWeightPercent: 10},
 	}
 }
 
