@@ -55,10 +55,11 @@ run: $(BINARY)
 	@mkdir -p $(RUN_DATA_DIR)
 	OTELCOL_EDGE_DATA_DIR=$${OTELCOL_EDGE_DATA_DIR:-$(RUN_DATA_DIR)} $(BINARY) --config $(CONFIG)
 
-## test: format and vet checks, unit tests of every module with -race, end-to-end tests against the built binary,
-## static checks of the packaging (manifests, Dockerfile, packaged configs validated by the binary)
+## test: format and vet checks, the binary cross-compiled for darwin and windows (check-platforms), unit tests of
+## every module with -race, end-to-end tests against the built binary, static checks of the packaging (manifests,
+## Dockerfile, packaged configs validated by the binary)
 .PHONY: test
-test: check test-unit test-e2e test-distribution
+test: check check-platforms test-unit test-e2e test-distribution
 
 .PHONY: test-unit
 test-unit:
