@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
@@ -58,6 +59,10 @@ func newTyped(apiVersion, kind string) (any, bool) {
 		return &policyv1.PodDisruptionBudget{}, true
 	case "networking.k8s.io/v1/NetworkPolicy":
 		return &networkingv1.NetworkPolicy{}, true
+	case "rbac.authorization.k8s.io/v1/Role":
+		return &rbacv1.Role{}, true
+	case "rbac.authorization.k8s.io/v1/RoleBinding":
+		return &rbacv1.RoleBinding{}, true
 	case "opentelemetry.io/v1beta1/OpenTelemetryCollector":
 		return &OpenTelemetryCollector{}, true
 	}
@@ -294,7 +299,9 @@ func checkAgent(t *testing.T, p collectorPod, cfg map[string]any, gatewaySRV str
 		t.Errorf("%s: no init container runs %q on the buffer volume", p.where, chown)
 	}
 
-	// Gateways by DNS SRV through the discovery extension.
+	// Gateways through the discovery extension: the EndpointSlices of the
+	// Service whose port carries the SRV name (DNS SRV is the documented
+	// alternative).
 	ext := digString(cfg, "exporters", "edge", "discovery")
 	if ext == "" {
 		t.Fatalf("%s: the edge exporter does not follow a discovery extension", p.where)
@@ -304,8 +311,13 @@ func checkAgent(t *testing.T, p collectorPod, cfg map[string]any, gatewaySRV str
 		t.Errorf("%s: %s is not in service.extensions %v", p.where, ext, exts)
 	}
 	sources, _ := dig(cfg, "extensions", ext, "sources").([]any)
-	if len(sources) != 1 || digString(sources[0], "dns", "name") != gatewaySRV {
-		t.Errorf("%s: %s sources %v, want one dns source %q", p.where, ext, sources, gatewaySRV)
+	parts := strings.Split(gatewaySRV, ".") // _<port>._<proto>.<service>.<namespace>.svc...
+	want := map[string]string{"namespace": parts[3], "service": parts[2], "port_name": strings.TrimPrefix(parts[0], "_")}
+	isK8s := len(sources) == 1 && digString(sources[0], "kubernetes", "namespace") == want["namespace"] &&
+		digString(sources[0], "kubernetes", "service") == want["service"] && digString(sources[0], "kubernetes", "port_name") == want["port_name"]
+	isSRV := len(sources) == 1 && digString(sources[0], "dns", "name") == gatewaySRV
+	if !isK8s && !isSRV {
+		t.Errorf("%s: %s sources %v, want one kubernetes source %v or one dns source %q", p.where, ext, sources, want, gatewaySRV)
 	}
 	if hc := dig(cfg, "extensions", ext, "health_check"); digString(hc, "type") != "http" || fmt.Sprint(dig(hc, "port")) != gatewayHealthPort {
 		t.Errorf("%s: %s health checks %v, want http on the gateways' health_check port %s", p.where, ext, hc, gatewayHealthPort)
@@ -435,6 +447,99 @@ func TestKubernetesGatewayAndAgent(t *testing.T) {
 		t.Errorf("%s: updateStrategy must not surge (two agents would contend for the buffer's lock)", where)
 	}
 	checkAgentReach(t, objects, ds)
+	checkAgentRBAC(t, objects, ds, cfg)
+}
+
+// kubernetesSourceNeeds reads what the discovery extension's kubernetes
+// source needs (KubernetesRBACVerbs and KubernetesRBACResource in its
+// kubernetes.go; its tests check the informer uses nothing else).
+func kubernetesSourceNeeds(t *testing.T) (resource string, verbs []string) {
+	t.Helper()
+	src := string(readRepoFile(t, "components/extension/discoveryext/kubernetes.go"))
+	r := regexp.MustCompile(`KubernetesRBACResource = "([a-z]+)"`).FindStringSubmatch(src)
+	v := regexp.MustCompile(`KubernetesRBACVerbs = \[\]string\{([^}]*)\}`).FindStringSubmatch(src)
+	if r == nil || v == nil {
+		t.Fatal("KubernetesRBACResource / KubernetesRBACVerbs not found in the discovery extension's kubernetes.go")
+	}
+	for _, f := range strings.Split(v[1], ",") {
+		verbs = append(verbs, strings.Trim(strings.TrimSpace(f), `"`))
+	}
+	return r[1], verbs
+}
+
+// checkAgentRBAC: the agent's pod runs as a ServiceAccount bound, in the
+// namespace of the watched Service and nowhere else, to a Role granting
+// exactly what the kubernetes source needs.
+func checkAgentRBAC(t *testing.T, objects []k8sObject, ds *appsv1.DaemonSet, cfg map[string]any) {
+	t.Helper()
+	pod := ds.Spec.Template.Spec
+	sa := pod.ServiceAccountName
+	if sa == "" || sa == "default" {
+		t.Fatalf("agent: serviceAccountName %q, want its own ServiceAccount", sa)
+	}
+	if _, where := find[*corev1.ServiceAccount](t, objects, sa); !strings.Contains(where, "agent.yaml") {
+		t.Errorf("%s: ServiceAccount %s outside agent.yaml", where, sa)
+	}
+	if pod.AutomountServiceAccountToken == nil || !*pod.AutomountServiceAccountToken {
+		t.Errorf("agent: the pod must mount its service account token (in-cluster config of the kubernetes source)")
+	}
+	ext := digString(cfg, "exporters", "edge", "discovery")
+	sources, _ := dig(cfg, "extensions", ext, "sources").([]any)
+	if len(sources) == 0 {
+		t.Fatal("agent: no discovery source")
+	}
+	watchedNS := digString(sources[0], "kubernetes", "namespace")
+	if watchedNS == "" {
+		t.Fatalf("agent: discovery source %v, want the kubernetes source (agent.yaml uses it by default)", sources[0])
+	}
+	resource, verbs := kubernetesSourceNeeds(t)
+	slices.Sort(verbs)
+
+	bound := 0
+	for _, o := range objects {
+		rb, ok := o.obj.(*rbacv1.RoleBinding)
+		if !ok || !slices.ContainsFunc(rb.Subjects, func(s rbacv1.Subject) bool {
+			return s.Kind == "ServiceAccount" && s.Name == sa && s.Namespace == agentNS
+		}) {
+			continue
+		}
+		bound++
+		if o.meta.Namespace != watchedNS {
+			t.Errorf("%s: RoleBinding in namespace %q, want only the watched Service's %q", o.where, o.meta.Namespace, watchedNS)
+		}
+		if rb.RoleRef.Kind != "Role" || rb.RoleRef.APIGroup != rbacv1.GroupName {
+			t.Errorf("%s: roleRef %+v, want a Role (never a ClusterRole)", o.where, rb.RoleRef)
+			continue
+		}
+		role, where := find[*rbacv1.Role](t, objects, rb.RoleRef.Name)
+		var roleNS string
+		for _, r := range objects {
+			if r.obj == any(role) {
+				roleNS = r.meta.Namespace
+			}
+		}
+		if roleNS != o.meta.Namespace {
+			t.Errorf("%s: Role in namespace %q, its binding in %q", where, roleNS, o.meta.Namespace)
+		}
+		if len(role.Rules) != 1 {
+			t.Fatalf("%s: %d rules, want exactly one", where, len(role.Rules))
+		}
+		r := role.Rules[0]
+		got := slices.Clone(r.Verbs)
+		slices.Sort(got)
+		if !slices.Equal(r.APIGroups, []string{"discovery.k8s.io"}) || !slices.Equal(r.Resources, []string{resource}) ||
+			!slices.Equal(got, verbs) || len(r.ResourceNames) > 0 || len(r.NonResourceURLs) > 0 {
+			t.Errorf("%s: rule %+v, want exactly apiGroups [discovery.k8s.io], resources [%s], verbs %v", where, r, resource, verbs)
+		}
+	}
+	if bound != 1 {
+		t.Errorf("agent: %d RoleBindings for ServiceAccount %s/%s, want exactly one", bound, agentNS, sa)
+	}
+	for _, o := range objects {
+		if o.meta.Namespace == "" && strings.Contains(o.where, "Cluster") {
+			t.Errorf("%s: cluster-wide RBAC", o.where)
+		}
+	}
 }
 
 func TestOperatorOpenTelemetryCollector(t *testing.T) {
