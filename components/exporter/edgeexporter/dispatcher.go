@@ -61,8 +61,6 @@ func (e *edgeExporter) run(ctx context.Context) {
 			e.beginLive.Store(true) // a backlog recovered at start
 		}
 	}
-	// Everything recovered at start is durable.
-	e.durable.advance(e.log.Stats().LastSeq)
 	var (
 		wg      sync.WaitGroup
 		carry   *wal.Record

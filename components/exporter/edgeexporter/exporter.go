@@ -286,6 +286,9 @@ func (e *edgeExporter) start(ctx context.Context, host component.Host) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	e.done = make(chan struct{})
+	// Everything recovered at start is durable; set before the first append
+	// can happen (not in run, which may start after it).
+	e.durable.advance(e.log.Stats().LastSeq)
 	go e.run(runCtx)
 	e.statusDone = make(chan struct{})
 	go func() {
