@@ -179,6 +179,21 @@ func TestKubernetesSourceLifecycle(t *testing.T) {
 		"10.0.0.1:4317": "draining", "10.0.0.3:4317": "draining", "10.0.1.1:4317": "unknown",
 	}))
 	waitSnapshot(t, d, "deleted slice gone", hasStates(map[string]string{"10.0.1.1:4317": "unknown"}))
+
+	// The informer used exactly what the manifests' Role grants (the test
+	// itself created, updated and deleted).
+	used := map[string]bool{}
+	for _, a := range client.Actions() {
+		if v := a.GetVerb(); v == "create" || v == "update" || v == "delete" {
+			continue
+		}
+		assert.Equal(t, KubernetesRBACResource, a.GetResource().Resource)
+		assert.Equal(t, KubernetesRBACGroup, a.GetResource().Group)
+		assert.Equal(t, testNS, a.GetNamespace())
+		used[a.GetVerb()] = true
+	}
+	assert.Equal(t, map[string]bool{"list": true, "watch": true}, used)
+	assert.ElementsMatch(t, []string{"list", "watch"}, KubernetesRBACVerbs)
 }
 
 // TestKubernetesSourceWatchErrorRelist: the first watch ends with 410 Gone
