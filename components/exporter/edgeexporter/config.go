@@ -248,6 +248,14 @@ type ReplayConfig struct {
 	// whenever it has data (in order, as before, except that live data
 	// still goes ahead when the backlog has none).
 	MinShare float64 `mapstructure:"min_share"`
+
+	// MaxBytesPerSecond is the link budget (0: unlimited): one cap on the
+	// uncompressed protobuf bytes of every request (live data and backlog
+	// alike, online or replaying), the metered-link case. With live_first
+	// the next request is chosen when the budget allows one, so the backlog
+	// gets MinShare of the capped link while live data keeps it busy.
+	// sending.replay_bytes_per_second still paces the backlog alone on top.
+	MaxBytesPerSecond int64 `mapstructure:"max_bytes_per_second"`
 }
 
 // RetryConfig configures the backoff after retryable failures.
@@ -390,6 +398,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Replay.MinShare < 0 || cfg.Replay.MinShare > 1 {
 		add("\"replay.min_share\" must be between 0 and 1, got %v", cfg.Replay.MinShare)
+	}
+	if cfg.Replay.MaxBytesPerSecond < 0 {
+		add("\"replay.max_bytes_per_second\" must be >= 0, got %d", cfg.Replay.MaxBytesPerSecond)
 	}
 	if cfg.Status.SummaryInterval < 0 {
 		add("\"status.summary_interval\" must be >= 0, got %s", cfg.Status.SummaryInterval)

@@ -101,6 +101,13 @@ func (e *edgeExporter) run(ctx context.Context) {
 		// Still offline while the probe is in flight: only a success (in
 		// send) moves the state to replaying.
 
+		// replay.max_bytes_per_second: choose the next request only when
+		// the link budget allows one, so that live data that arrived
+		// meanwhile competes for it (live_first).
+		if e.cfg.Replay.MaxBytesPerSecond > 0 {
+			sleepUntil(ctx, e.linkNext)
+		}
+
 		var b *batch
 		var caughtUp, backlog bool
 		if liveFirst && e.log.LiveStart() > 0 {
@@ -158,6 +165,7 @@ func (e *edgeExporter) run(ctx context.Context) {
 		if replay {
 			e.pace(ctx, len(b.body))
 		}
+		e.chargeLink(len(b.body))
 		if !slots.acquire(ctx) {
 			return
 		}
@@ -503,6 +511,21 @@ func (e *edgeExporter) pace(ctx context.Context, n int) {
 	start := e.paceNext
 	e.paceNext = e.paceNext.Add(time.Duration(float64(n) / float64(rate) * float64(time.Second)))
 	sleepUntil(ctx, start)
+}
+
+// chargeLink counts n bytes against the link budget
+// (replay.max_bytes_per_second): the next request is chosen once they have
+// passed at that rate.
+func (e *edgeExporter) chargeLink(n int) {
+	rate := e.cfg.Replay.MaxBytesPerSecond
+	if rate <= 0 {
+		return
+	}
+	now := time.Now()
+	if e.linkNext.Before(now) {
+		e.linkNext = now
+	}
+	e.linkNext = e.linkNext.Add(time.Duration(float64(n) / float64(rate) * float64(time.Second)))
 }
 
 func sleepUntil(ctx context.Context, t time.Time) {

@@ -81,8 +81,9 @@ type edgeExporter struct {
 	// commit has not completed (see durableGate).
 	durable durableGate
 
-	// replay pacing (dispatcher goroutine only)
+	// replay pacing and the link budget (dispatcher goroutine only)
 	paceNext time.Time
+	linkNext time.Time
 
 	// walFS replaces the file system of the log in tests (nil: the OS).
 	walFS wal.FS

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package edgeexporter
+
+import (
+	"encoding/binary"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"google.golang.org/grpc/codes"
+)
+
+// TestLinkBudgetShared: replay.max_bytes_per_second caps live data and
+// backlog together. A backlog builds up while the backend is down; once it
+// answers, live data arrives at about 2.5 times the link budget. While both
+// wait, the bytes the backend receives per second stay within the budget
+// (+15 %), the link is used (at least 60 % of it) and the backlog gets
+// replay.min_share of the bytes (±0.1). Without the budget, live data would
+// leave unpaced (the cap assertion fails).
+func TestLinkBudgetShared(t *testing.T) {
+	const (
+		budget   = 20_000 // bytes per second
+		minShare = 0.3
+		liveBase = 1 << 20
+	)
+	type arrival struct {
+		at      time.Time
+		bytes   int
+		backlog bool
+	}
+	var mu sync.Mutex
+	var arrivals []arrival
+	sink := newTestSink(t)
+	sink.failTraces = func(td ptrace.Traces) codes.Code {
+		var m ptrace.ProtoMarshaler
+		id := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).SpanID()
+		backlog := binary.BigEndian.Uint64(id[:]) < liveBase
+		mu.Lock()
+		arrivals = append(arrivals, arrival{time.Now(), m.TracesSize(td), backlog})
+		mu.Unlock()
+		return codes.OK
+	}
+	cfg := testConfig(t, sink.addr)
+	cfg.Sending.MaxInFlight = 1
+	cfg.Sending.BatchMaxItems = 10
+	cfg.Replay = ReplayConfig{Order: ReplayLiveFirst, MinShare: minShare, MaxBytesPerSecond: budget}
+	h := startExporter(t, cfg)
+
+	sink.setFail(codes.Unavailable)
+	for i := range 60 {
+		h.sendSpans(uint64(i*10), 10) // ~60 KB: the backlog outlasts the window
+	}
+	waitFor(t, 10*time.Second, func() bool { return h.traces.e.state.Load() == stateOffline }, "offline")
+	sink.setFail(codes.OK)
+	waitFor(t, 10*time.Second, func() bool { return sink.spanCount() > 0 }, "the backend to answer again")
+	start := time.Now()
+	for i := uint64(0); time.Since(start) < 3500*time.Millisecond; i++ {
+		h.sendSpans(liveBase+i*5, 5) // ~25 KB/s... in 20 ms steps: ~2.5x the budget
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	from, to := start.Add(500*time.Millisecond), start.Add(3500*time.Millisecond)
+	var total, backlog int
+	for _, a := range arrivals {
+		if a.at.Before(from) || !a.at.Before(to) {
+			continue
+		}
+		total += a.bytes
+		if a.backlog {
+			backlog += a.bytes
+		}
+	}
+	rate := float64(total) / to.Sub(from).Seconds()
+	share := float64(backlog) / float64(max(total, 1))
+	nb := 0
+	for _, a := range arrivals {
+		if a.backlog {
+			nb++
+		}
+	}
+	t.Logf("%d backlog requests of %d", nb, len(arrivals))
+	t.Logf("link: %.0f B/s against a budget of %d; backlog share %.3f (min_share %.2f); %d requests", rate, budget, share, minShare, len(arrivals))
+	assert.LessOrEqual(t, rate, budget*1.15, "the link budget holds for live data and backlog together")
+	assert.GreaterOrEqual(t, rate, budget*0.6, "the link is used")
+	assert.InDelta(t, minShare, share, 0.1, "the backlog's share of the capped link")
+	require.Positive(t, h.pending(), "the backlog outlasted the window")
+}
