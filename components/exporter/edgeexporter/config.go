@@ -214,9 +214,9 @@ type SendingConfig struct {
 	// BatchMaxBytes bounds the uncompressed protobuf bytes per request.
 	BatchMaxBytes int `mapstructure:"batch_max_bytes"`
 
-	// FlushInterval bounds how long a batch that is not full keeps growing
-	// while every in-flight slot is busy; it is never waited for while a
-	// slot is free. It is also how often an idle dispatcher checks its state.
+	// FlushInterval bounds how long a batch that is not full keeps waiting
+	// for new records while every in-flight slot is busy (records already in
+	// the log still join it); it is never waited for while a slot is free. It is also how often an idle dispatcher checks its state.
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
 
 	// ReplayBytesPerSecond limits the send rate (uncompressed protobuf bytes per
