@@ -87,6 +87,8 @@ func (e *edgeExporter) run(ctx context.Context) {
 			e.beginLive.Store(false)
 			if e.log.BeginLive() > 0 {
 				sentLive, sentBacklog = 0, 0
+				e.sentLive.Store(0)
+				e.sentBacklog.Store(0)
 			}
 			r.Rewind()
 			br.Rewind()
@@ -133,8 +135,10 @@ func (e *edgeExporter) run(ctx context.Context) {
 			if b != nil {
 				if backlog {
 					sentBacklog += int64(len(b.body))
+					e.sentBacklog.Store(sentBacklog)
 				} else {
 					sentLive += int64(len(b.body))
+					e.sentLive.Store(sentLive)
 				}
 			}
 		} else {

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
@@ -74,6 +75,9 @@ type edgeExporter struct {
 	// beginLive asks the dispatcher to open the log's live range (replay
 	// order live_first): set when the backend answers after an outage.
 	beginLive atomic.Bool
+	// sentLive and sentBacklog are the bytes of the requests sent from the
+	// live range and from the backlog since the range opened (status page).
+	sentLive, sentBacklog atomic.Int64
 	// batchCap limits the records per request after a backend refused one as
 	// too large (0: no limit); reset by the next success.
 	batchCap atomic.Int64
@@ -476,10 +480,18 @@ func (e *edgeExporter) setState(s int32) {
 	}
 	e.report.stateChanged(old, s, time.Now(), e.log.Stats().PendingItems)
 	e.logger.Info("Edge exporter state changed", zap.String("from", stateName(old)), zap.String("to", stateName(s)))
+	// The component status carries the state as attribute edge.state:
+	// offline is a recoverable error, leaving it is OK with the new state
+	// (replaying after an outage). Replaying -> online reports nothing (an
+	// OK then could hide a buffer I/O error reported meanwhile);
+	// exporter_edge_state and the status page always tell.
+	attrs := pcommon.NewMap()
+	attrs.PutStr("edge.state", stateName(s))
 	if s == stateOffline {
-		e.reportStatus(componentstatus.NewRecoverableErrorEvent(fmt.Errorf("offline, buffering to disk: %w", errNoEndpoint)))
+		e.reportStatus(componentstatus.NewEvent(componentstatus.StatusRecoverableError,
+			componentstatus.WithError(fmt.Errorf("offline, buffering to disk: %w", errNoEndpoint)), componentstatus.WithAttributes(attrs)))
 	} else if old == stateOffline {
-		e.reportStatus(componentstatus.NewEvent(componentstatus.StatusOK))
+		e.reportStatus(componentstatus.NewEvent(componentstatus.StatusOK, componentstatus.WithAttributes(attrs)))
 	}
 }
 

@@ -63,6 +63,12 @@ func TestLinkBudgetShared(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 
+	page := h.traces.e.currentSummary(false)
+	require.NotNil(t, page.LiveFirst, "the status page shows the live-first split while the range is open")
+	t.Logf("status page: %+v", *page.LiveFirst)
+	assert.InDelta(t, minShare, page.LiveFirst.BacklogShare, 0.1, "share achieved on the status page")
+	assert.Positive(t, page.LiveFirst.LiveBytes)
+
 	mu.Lock()
 	defer mu.Unlock()
 	from, to := start.Add(500*time.Millisecond), start.Add(3500*time.Millisecond)

@@ -35,8 +35,16 @@ func TestLiveFirstAfterOutage(t *testing.T) {
 			for i := uint64(0); i < backlog; i++ {
 				h.sendSpans(i, 1)
 			}
+			// Offline first: a backend answering before the first request
+			// failed would make this no outage at all (the flake this wait fixes).
+			waitFor(t, 10*time.Second, func() bool { return h.traces.e.state.Load() == stateOffline }, "offline")
 			sink.setFail(codes.OK)
 			waitFor(t, 10*time.Second, func() bool { return sink.spanCount() > 0 }, "the backend to answer again")
+			if order == ReplayLiveFirst {
+				// Live data is what is appended once the live range is open
+				// (the dispatcher opens it right after the first success).
+				waitFor(t, 10*time.Second, func() bool { return h.traces.e.log.LiveStart() > 0 }, "the live range to open")
+			}
 			for i := uint64(0); i < live; i++ {
 				h.sendSpans(1000+i, 1)
 			}
@@ -62,7 +70,8 @@ func TestLiveFirstAfterOutage(t *testing.T) {
 			msg := fmt.Sprintf("arrival order %v", seqs)
 			if order == ReplayLiveFirst {
 				assert.Less(t, firstLive, lastBacklog, "live spans arrive before the backlog has drained: %s", msg)
-				assert.Zero(t, h.traces.e.log.LiveStart(), "the live range ends once the backlog is delivered")
+				// The acknowledgement lands just after the sink recorded the spans.
+				waitFor(t, 5*time.Second, func() bool { return h.traces.e.log.LiveStart() == 0 }, "the live range ends once the backlog is delivered")
 			} else {
 				assert.Greater(t, firstLive, lastBacklog, "in order: live spans wait behind the backlog: %s", msg)
 			}

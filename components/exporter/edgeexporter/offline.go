@@ -107,8 +107,23 @@ type offlineSummary struct {
 	Dropped map[string]uint64 `json:"dropped_since_last_summary"`
 	// Replay is the progress of the replay (only while replaying).
 	Replay *replayProgress `json:"replay,omitempty"`
+	// LiveFirst is the split of the link between live data and backlog
+	// since the live range opened (replay.order live_first, only while
+	// the range is open).
+	LiveFirst *liveFirstProgress `json:"live_first,omitempty"`
 	// Endpoints are the endpoints and their states.
 	Endpoints []endpointView `json:"endpoints"`
+}
+
+// liveFirstProgress is the split of the bytes sent since the live range
+// opened (uncompressed protobuf bytes of the requests, as bytes_sent).
+type liveFirstProgress struct {
+	LiveBytes    int64 `json:"live_bytes"`
+	BacklogBytes int64 `json:"backlog_bytes"`
+	// BacklogShare is BacklogBytes against both (what replay.min_share
+	// guarantees while live data keeps the link busy).
+	BacklogShare float64 `json:"backlog_share"`
+	MinShare     float64 `json:"min_share"`
 }
 
 // replayProgress tells how far the replay of the backlog is.
@@ -185,6 +200,10 @@ func (s offlineSummary) fields() []zap.Field {
 		fs = append(fs, zap.Float64("budget_used_percent", *s.BudgetUsedPercent))
 	}
 	fs = append(fs, zap.Any("dropped_since_last_summary", s.Dropped))
+	if s.LiveFirst != nil {
+		fs = append(fs, zap.Int64("live_bytes", s.LiveFirst.LiveBytes), zap.Int64("backlog_bytes_sent", s.LiveFirst.BacklogBytes),
+			zap.Float64("backlog_share", s.LiveFirst.BacklogShare))
+	}
 	if s.Replay != nil {
 		fs = append(fs, zap.Float64("replay_percent", s.Replay.Percent), zap.Uint64("replayed_items", s.Replay.ReplayedItems))
 		if s.Replay.ETA != "" {
@@ -200,7 +219,15 @@ func (s offlineSummary) fields() []zap.Field {
 
 // currentSummary is the summary of the running exporter now.
 func (e *edgeExporter) currentSummary(take bool) offlineSummary {
-	return e.report.summary(time.Now(), e.state.Load(), e.log.Stats(), e.cfg.Buffer.logMaxBytes(), e.eps.views(), take)
+	s := e.report.summary(time.Now(), e.state.Load(), e.log.Stats(), e.cfg.Buffer.logMaxBytes(), e.eps.views(), take)
+	if e.cfg.Replay.Order == ReplayLiveFirst && e.log.LiveStart() > 0 {
+		p := &liveFirstProgress{LiveBytes: e.sentLive.Load(), BacklogBytes: e.sentBacklog.Load(), MinShare: e.cfg.Replay.MinShare}
+		if tot := p.LiveBytes + p.BacklogBytes; tot > 0 {
+			p.BacklogShare = math.Round(float64(p.BacklogBytes)*1000/float64(tot)) / 1000
+		}
+		s.LiveFirst = p
+	}
+	return s
 }
 
 // countDropped counts items dropped after they were accepted: the metric

@@ -41,6 +41,8 @@ func TestStatusReachesEveryPipeline(t *testing.T) {
 			ev := host.last()
 			return ev != nil && ev.Status() == componentstatus.StatusRecoverableError
 		}, "pipeline instance %d: recoverable error while offline", i)
+		st, _ := host.last().Attributes().Get("edge.state")
+		assert.Equal(t, "offline", st.Str(), "pipeline instance %d: edge.state", i)
 	}
 	sink.start()
 	waitFor(t, 10*time.Second, func() bool { return sink.spanCount() == 10 }, "delivery after the outage")
@@ -49,5 +51,7 @@ func TestStatusReachesEveryPipeline(t *testing.T) {
 			ev := host.last()
 			return ev != nil && ev.Status() == componentstatus.StatusOK
 		}, "pipeline instance %d: OK once delivering", i)
+		st, _ := host.last().Attributes().Get("edge.state")
+		assert.Equal(t, "replaying", st.Str(), "pipeline instance %d: edge.state after the outage", i)
 	}
 }
