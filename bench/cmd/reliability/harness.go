@@ -71,12 +71,13 @@ func (h *harness) runScenarios(ctx context.Context, checkpoint func()) error {
 		"r5": h.runPermanentErrors,
 		"r6": h.runSoak,
 		"r7": h.runInvalidConfigs,
+		"r8": h.runLiveFirst,
 	}
 	for _, s := range strings.Split(h.o.scenarios, ",") {
 		s = strings.TrimSpace(strings.ToLower(s))
 		fn, ok := all[s]
 		if !ok {
-			return fmt.Errorf("unknown scenario %q (r1..r7)", s)
+			return fmt.Errorf("unknown scenario %q (r1..r8)", s)
 		}
 		if err := ctx.Err(); err != nil {
 			return err

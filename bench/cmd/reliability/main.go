@@ -89,7 +89,7 @@ func main() {
 	flag.StringVar(&o.oursConfig, "ours-config", "", "otelcol-edge config (default <repo>/bench/configs/edge.yaml)")
 	flag.StringVar(&o.anchorConfig, "anchor-config", "", "anchor config (default <repo>/bench/anchor/pipeline.yaml)")
 	flag.StringVar(&o.invalidDir, "invalid-dir", "", "invalid configs for R7 (default <repo>/testdata/invalid)")
-	flag.StringVar(&o.scenarios, "scenarios", "r7,r1,r2,r3,r5,r4,r6", "comma-separated scenarios, run in this order")
+	flag.StringVar(&o.scenarios, "scenarios", "r7,r1,r2,r3,r5,r4,r6,r8", "comma-separated scenarios, run in this order")
 	flag.StringVar(&o.command, "command", "", "how the suite was invoked, for the report (default: the command line)")
 	flag.StringVar(&o.tmpRoot, "tmp", "", "parent of the temporary run directories (default $TMPDIR)")
 	flag.Int64Var(&o.seed, "seed", 1, "seed of the random choices (flapping schedule, corruption trials)")
