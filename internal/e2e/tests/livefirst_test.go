@@ -30,6 +30,7 @@ exporters:
     replay:
       order: ${env:EDGE_REPLAY_ORDER}
       min_share: ${env:EDGE_REPLAY_MIN_SHARE}
+      max_bytes_per_second: ${env:EDGE_REPLAY_MAX_BPS:-0}
 `
 
 // liveBase is the first span ID sequence of live spans; the backlog uses
@@ -435,4 +436,97 @@ func TestKill9DuringLiveFirstReplay(t *testing.T) {
 		t.Errorf("%d duplicate spans, want at most %d", dups, limit)
 	}
 	t.Logf("%d backlog + %d live spans delivered, %d duplicates", backlog, len(ids)-backlog, dups)
+}
+
+// TestLiveFirstLinkBudgetShare runs the binary with the link budget
+// replay.max_bytes_per_second (300,000 B/s) shared by live data and backlog:
+// a backlog of 20,000 spans builds up with the backend down; once it is back,
+// live spans arrive at about twice the budget. Over 5 s while both wait, the
+// bytes the backend receives stay within the budget (+15 %) and the backlog's
+// share of them is min_share (0.2) ± 0.1 (the issue's ±10 %, in share
+// points); nothing is lost once the live load stops and everything drains.
+func TestLiveFirstLinkBudgetShare(t *testing.T) {
+	const (
+		backlog  = 20_000
+		budget   = 300_000
+		minShare = 0.2
+	)
+	sink := newStoppedSink(t, e2e.SinkOptions{})
+	arrivals := &arrivalLog{}
+	type req struct {
+		at      time.Time
+		bytes   int64
+		backlog bool
+	}
+	var mu sync.Mutex
+	var reqs []req
+	sink.SetFailureFunc(func(info e2e.RequestInfo) e2e.FailureMode {
+		if info.Signal == e2e.SignalTraces && info.Traces.SpanCount() > 0 {
+			var m ptrace.ProtoMarshaler
+			id := info.Traces.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).SpanID()
+			n, _ := e2e.SpanIDSeq(id)
+			mu.Lock()
+			reqs = append(reqs, req{time.Now(), int64(m.TracesSize(info.Traces)), n < liveBase})
+			mu.Unlock()
+		}
+		return arrivals.observe(info)
+	})
+	c := startLiveFirstEdge(t, sink, "live_first", map[string]string{
+		"EDGE_REPLAY_MAX_BPS":  strconv.Itoa(budget),
+		"EDGE_BATCH_MAX_ITEMS": "500",
+	})
+	client := e2e.NewGRPCClient(t, c.grpcEndpoint())
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for i := range backlog / 1000 {
+		if err := client.SendTraces(ctx, smallTraces(uint64(i*1000), 1000, time.Now())); err != nil {
+			t.Fatalf("backlog request %d: %v", i, err)
+		}
+	}
+	e2e.Eventually(t, time.Minute, 100*time.Millisecond, func() bool {
+		return c.edgeMetric("exporter_edge_buffer_items", nil) == backlog
+	}, "the backlog buffered")
+	sink.Start()
+	e2e.Eventually(t, 30*time.Second, 5*time.Millisecond, func() bool { return sink.SpanCount() > 0 },
+		"the backend's first request after the outage")
+	// Live data at ~2x the budget: 550 small spans (~33 KB) every 50 ms.
+	start := time.Now()
+	var live uint64
+	for time.Since(start) < 6*time.Second {
+		if err := client.SendTraces(ctx, smallTraces(liveBase+live, 550, time.Now())); err != nil {
+			t.Fatalf("live request: %v", err)
+		}
+		live += 550
+		time.Sleep(time.Until(start.Add(time.Duration(live/550) * 50 * time.Millisecond)))
+	}
+	from, to := start.Add(time.Second), start.Add(6*time.Second)
+	mu.Lock()
+	var total, bl int64
+	for _, r := range reqs {
+		if r.at.Before(from) || !r.at.Before(to) {
+			continue
+		}
+		total += r.bytes
+		if r.backlog {
+			bl += r.bytes
+		}
+	}
+	mu.Unlock()
+	rate := float64(total) / to.Sub(from).Seconds()
+	share := float64(bl) / float64(max(total, 1))
+	t.Logf("link %.0f B/s against a budget of %d; backlog share %.3f (min_share %.2f)", rate, budget, share, minShare)
+	if rate > budget*1.15 || rate < budget*0.6 {
+		t.Errorf("link rate %.0f B/s, want within [0.6, 1.15] x %d", rate, budget)
+	}
+	if share < minShare-0.1 || share > minShare+0.1 {
+		t.Errorf("backlog share %.3f, want %.2f ± 0.1", share, minShare)
+	}
+	if c.edgeMetric("exporter_edge_buffer_items", nil) == 0 {
+		t.Errorf("the buffer drained within the window: the budget did not bind")
+	}
+	ids := append(seqRange(0, backlog), seqRange(liveBase, liveBase+live)...)
+	waitAllSpans(t, sink, ids, 2*time.Minute)
+	if d := c.edgeMetric("exporter_edge_items_dropped", nil); d != 0 {
+		t.Errorf("items_dropped = %v, want 0", d)
+	}
 }
