@@ -42,6 +42,9 @@ type variant struct {
 	compression string
 	// bin replaces the ours binary (-ours-before-bin); "" is -ours-bin.
 	bin string
+	// encrypted adds buffer.encryption (-ours-encryption-config and the
+	// runner's key) to ours.
+	encrypted bool
 }
 
 type harness struct {
@@ -55,6 +58,8 @@ type harness struct {
 	dropsPerRequest int
 
 	loadBefore string
+	// bufferKey is the key of the encrypted variants (newBufferKey).
+	bufferKey string
 
 	// L scenario: every probe latency per level key and label, and the
 	// anchor max rate the levels refer to.
@@ -73,9 +78,17 @@ func (h *harness) runScenarios(ctx context.Context) error {
 	}
 	if want["s1"] {
 		for i := range h.o.runs {
-			vs := []variant{{labelOurs, false, "interval", "", ""}, {labelAnchor, true, "false", "", ""}, {labelOursZstd, false, "interval", "zstd", ""}, {labelOursNone, false, "interval", "none", ""}}
+			vs := []variant{
+				{label: labelOurs, fsync: "interval"},
+				{label: labelAnchor, anchor: true, fsync: "false"},
+				{label: labelOursZstd, fsync: "interval", compression: "zstd"},
+				{label: labelOursNone, fsync: "interval", compression: "none"},
+			}
+			if h.o.encryption {
+				vs = append(vs, variant{label: labelOursEnc, fsync: "interval", encrypted: true})
+			}
 			if h.o.oursBeforeBin != "" {
-				vs = append(vs, variant{labelOursBefore, false, "interval", "", h.o.oursBeforeBin})
+				vs = append(vs, variant{label: labelOursBefore, fsync: "interval", bin: h.o.oursBeforeBin})
 			}
 			vs = h.o.pickS1(vs)
 			for _, v := range vs {
@@ -92,7 +105,7 @@ func (h *harness) runScenarios(ctx context.Context) error {
 	}
 	if want["s2"] || want["s3"] {
 		for i := range h.o.runs {
-			for _, v := range []variant{{labelOurs, false, "always", "", ""}, {labelAnchor, true, "true", "", ""}, {labelOursInterval, false, "interval", "", ""}} {
+			for _, v := range h.s2Variants() {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
@@ -120,6 +133,21 @@ func (h *harness) runScenarios(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// s2Variants are the collectors of S2+S3, interleaved: ours fsync always, the
+// anchor, ours fsync interval and, with -encryption, ours fsync interval
+// encrypted.
+func (h *harness) s2Variants() []variant {
+	vs := []variant{
+		{label: labelOurs, fsync: "always"},
+		{label: labelAnchor, anchor: true, fsync: "true"},
+		{label: labelOursInterval, fsync: "interval"},
+	}
+	if h.o.encryption {
+		vs = append(vs, variant{label: labelOursIntervalEnc, fsync: "interval", encrypted: true})
+	}
+	return vs
 }
 
 // collector is one running collector process.
@@ -187,6 +215,9 @@ func (h *harness) startCollector(ctx context.Context, v variant, outPort int) (*
 		if v.compression != "" {
 			env = append(env, "BENCH_GRPC_COMPRESSION="+v.compression)
 		}
+		ea, ee := h.encryptionArgs(v)
+		args = append(args, ea...)
+		env = append(env, ee...)
 	}
 	p, err := procstat.Start(v.label, bin, args, env, filepath.Join(runDir, "collector.log"))
 	if err != nil {
@@ -591,7 +622,7 @@ func (o options) pickS1(vs []variant) []variant {
 	if strings.TrimSpace(o.s1Variants) == "" {
 		return vs
 	}
-	names := map[string]string{labelOurs: "ours", labelAnchor: "anchor", labelOursZstd: "zstd", labelOursNone: "none", labelOursBefore: "before"}
+	names := map[string]string{labelOurs: "ours", labelAnchor: "anchor", labelOursZstd: "zstd", labelOursNone: "none", labelOursBefore: "before", labelOursEnc: "encrypted"}
 	want := map[string]bool{}
 	for _, n := range strings.Split(o.s1Variants, ",") {
 		want[strings.TrimSpace(n)] = true

@@ -47,6 +47,10 @@ type options struct {
 	oursBeforeBin string
 	// s1Variants limits S1 to some variants (A/B runs).
 	s1Variants string
+	// encryption adds the encrypted variants of ours (S1, S2+S3) with the
+	// overlay encConfig.
+	encryption bool
+	encConfig  string
 	// L scenario
 	latLevels     string
 	latRuns       int
@@ -67,7 +71,9 @@ func main() {
 	flag.StringVar(&o.anchorConfig, "anchor-config", "", "anchor config (default <repo>/bench/anchor/pipeline.yaml)")
 	flag.StringVar(&o.scenarios, "scenarios", "s1,s2,s4,lat", "comma-separated scenarios; s2 includes the s3 replay; lat is the latency under load (L)")
 	flag.StringVar(&o.oursBeforeBin, "ours-before-bin", "", "a second otelcol-edge binary (e.g. before a change), run interleaved as \"ours (before)\" in S1 and L")
-	flag.StringVar(&o.s1Variants, "s1-variants", "", "S1: comma-separated subset of ours,anchor,zstd,none,before (default all)")
+	flag.StringVar(&o.s1Variants, "s1-variants", "", "S1: comma-separated subset of ours,anchor,zstd,none,encrypted,before (default all)")
+	flag.BoolVar(&o.encryption, "encryption", true, "also run ours with buffer.encryption (\"ours (encrypted)\" in S1, \"ours (fsync interval, encrypted)\" in S2+S3) with a key generated at start")
+	flag.StringVar(&o.encConfig, "ours-encryption-config", "", "overlay merged over the ours config for the encrypted variants (default <repo>/bench/configs/edge-encrypted.yaml)")
 	flag.StringVar(&o.latLevels, "lat-levels", "10,50,90", "L: background load levels, percent of the anchor's max online rate")
 	flag.IntVar(&o.latRuns, "lat-runs", 1, "L: runs per collector and level (percentiles pool every probe)")
 	flag.DurationVar(&o.latDuration, "lat-duration", 0, "L: probe window per run (default 15s, 6s with -quick)")
@@ -115,6 +121,7 @@ func (o *options) fill() error {
 	def(&o.anchorBin, filepath.Join(o.repo, "_build", "anchor", "otelcol-anchor"))
 	def(&o.oursConfig, filepath.Join(o.repo, "bench", "configs", "edge.yaml"))
 	def(&o.anchorConfig, filepath.Join(o.repo, "bench", "anchor", "pipeline.yaml"))
+	def(&o.encConfig, filepath.Join(o.repo, "bench", "configs", "edge-encrypted.yaml"))
 	pick := func(full, quick time.Duration) time.Duration {
 		if o.quick {
 			return quick
@@ -157,6 +164,9 @@ func (o *options) fill() error {
 	files := []string{o.oursBin, o.anchorBin, o.oursConfig, o.anchorConfig}
 	if o.oursBeforeBin != "" {
 		files = append(files, o.oursBeforeBin)
+	}
+	if o.encryption {
+		files = append(files, o.encConfig)
 	}
 	for _, f := range files {
 		if _, err := os.Stat(f); err != nil {
@@ -201,6 +211,11 @@ func run(ctx context.Context, o options) error {
 	}
 	h := &harness{o: o, payload: req, tmp: tmp, res: newResults(), loadBefore: procstat.LoadAvg(), dropsPerRequest: plan.dropsPerRequest(),
 		latPool: map[string]map[string][]time.Duration{}}
+	if o.encryption {
+		if h.bufferKey, err = newBufferKey(); err != nil {
+			return err
+		}
+	}
 	h.logf("payload: %d spans/request (%d health checks the filter drops), %d bytes (%d bytes/span); runs=%d quick=%v",
 		o.spansPerReq, h.dropsPerRequest, len(req), len(req)/o.spansPerReq, o.runs, o.quick)
 	start := time.Now()

@@ -198,6 +198,7 @@ func (h *harness) report(runErr error) string {
 	}
 
 	w("%s", h.latencyReport())
+	w("%s", h.encryptionReport())
 
 	w("\n## Set-up\n\n")
 	w("- Machine: %d CPUs (nproc), %s; %s; Go %s\n", runtime.NumCPU(), procstat.CPUModel(), kernel(), goVersion())
@@ -223,6 +224,9 @@ func (h *harness) report(runErr error) string {
 	}
 	w("- S1: %s of load, sink up; CPU = utime+stime of the collector from load start until the sink has everything (CLK_TCK from getconf); peak RSS = VmHWM.\n", h.o.s1Duration)
 	w("- S2: sink down, %d spans attempted (time cap %s); ours buffer.fsync always (and interval), anchor file_storage fsync true; disk = st_blocks of the buffer/queue directory 1 s after the load.\n", h.o.s2Spans, h.o.s2MaxTime)
+	if h.o.encryption {
+		w("- Encryption at rest: \"ours (encrypted)\" (S1) and \"ours (fsync interval, encrypted)\" (S2+S3) add `--config %s` (buffer.encryption, AES-256-GCM) with a key of 32 random bytes the runner generated at start and passed in %s; otherwise the same as \"ours\" and \"ours (fsync interval)\", interleaved with them (-encryption=false skips them).\n", h.o.encConfig, bufferKeyEnv)
+	}
 	w("- S3: the sink starts right after S2 in the same collector process; drain time from sink start until every accepted span arrived (cap %s). Both exporters reconnect with their own backoff, so \"time to first span\" is mostly reconnect delay; \"first to last span\" is the replay speed.\n", h.o.replayMax)
 	w("- S4: in-process ptraceotlp.ExportRequest UnmarshalProto+MarshalProto of the same request, CPU from getrusage.\n")
 	w("- Client, sink and collector share the same %d CPUs; only the collector's own CPU is counted.\n", runtime.NumCPU())
