@@ -83,6 +83,11 @@ func TestEncryptedVariants(t *testing.T) {
 			t.Errorf("%s encrypted", v.label)
 		}
 	}
+	h.o.s2Variants = "interval, encrypted"
+	if vs := h.s2Variants(); len(vs) != 2 || vs[0].label != labelOursInterval || vs[1].label != labelOursIntervalEnc {
+		t.Fatalf("-s2-variants interval,encrypted: %+v", vs)
+	}
+	h.o.s2Variants = ""
 	h.o.encryption = false
 	if vs := h.s2Variants(); len(vs) != 3 {
 		t.Fatalf("S2 variants with -encryption=false: %+v", vs)

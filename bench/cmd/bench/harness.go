@@ -137,7 +137,7 @@ func (h *harness) runScenarios(ctx context.Context) error {
 
 // s2Variants are the collectors of S2+S3, interleaved: ours fsync always, the
 // anchor, ours fsync interval and, with -encryption, ours fsync interval
-// encrypted.
+// encrypted; -s2-variants keeps some of them.
 func (h *harness) s2Variants() []variant {
 	vs := []variant{
 		{label: labelOurs, fsync: "always"},
@@ -147,7 +147,7 @@ func (h *harness) s2Variants() []variant {
 	if h.o.encryption {
 		vs = append(vs, variant{label: labelOursIntervalEnc, fsync: "interval", encrypted: true})
 	}
-	return vs
+	return pickVariants(vs, h.o.s2Variants, map[string]string{labelOurs: "always", labelAnchor: "anchor", labelOursInterval: "interval", labelOursIntervalEnc: "encrypted"})
 }
 
 // collector is one running collector process.
@@ -619,12 +619,18 @@ func checkProcessed(raw []byte) string {
 
 // pickS1 keeps the S1 variants named by -s1-variants (all when empty).
 func (o options) pickS1(vs []variant) []variant {
-	if strings.TrimSpace(o.s1Variants) == "" {
+	names := map[string]string{labelOurs: "ours", labelAnchor: "anchor", labelOursZstd: "zstd", labelOursNone: "none", labelOursBefore: "before", labelOursEnc: "encrypted"}
+	return pickVariants(vs, o.s1Variants, names)
+}
+
+// pickVariants keeps the variants whose short name (names[label]) is in the
+// comma-separated list sel, all when sel is empty.
+func pickVariants(vs []variant, sel string, names map[string]string) []variant {
+	if strings.TrimSpace(sel) == "" {
 		return vs
 	}
-	names := map[string]string{labelOurs: "ours", labelAnchor: "anchor", labelOursZstd: "zstd", labelOursNone: "none", labelOursBefore: "before", labelOursEnc: "encrypted"}
 	want := map[string]bool{}
-	for _, n := range strings.Split(o.s1Variants, ",") {
+	for _, n := range strings.Split(sel, ",") {
 		want[strings.TrimSpace(n)] = true
 	}
 	var out []variant

@@ -47,6 +47,8 @@ type options struct {
 	oursBeforeBin string
 	// s1Variants limits S1 to some variants (A/B runs).
 	s1Variants string
+	// s2Variants limits S2+S3 to some variants.
+	s2Variants string
 	// encryption adds the encrypted variants of ours (S1, S2+S3) with the
 	// overlay encConfig.
 	encryption bool
@@ -72,6 +74,7 @@ func main() {
 	flag.StringVar(&o.scenarios, "scenarios", "s1,s2,s4,lat", "comma-separated scenarios; s2 includes the s3 replay; lat is the latency under load (L)")
 	flag.StringVar(&o.oursBeforeBin, "ours-before-bin", "", "a second otelcol-edge binary (e.g. before a change), run interleaved as \"ours (before)\" in S1 and L")
 	flag.StringVar(&o.s1Variants, "s1-variants", "", "S1: comma-separated subset of ours,anchor,zstd,none,encrypted,before (default all)")
+	flag.StringVar(&o.s2Variants, "s2-variants", "", "S2+S3: comma-separated subset of always,anchor,interval,encrypted (default all)")
 	flag.BoolVar(&o.encryption, "encryption", true, "also run ours with buffer.encryption (\"ours (encrypted)\" in S1, \"ours (fsync interval, encrypted)\" in S2+S3) with a key generated at start")
 	flag.StringVar(&o.encConfig, "ours-encryption-config", "", "overlay merged over the ours config for the encrypted variants (default <repo>/bench/configs/edge-encrypted.yaml)")
 	flag.StringVar(&o.latLevels, "lat-levels", "10,50,90", "L: background load levels, percent of the anchor's max online rate")
