@@ -20,7 +20,8 @@ COMPONENT_MODULES := components/exporter/edgeexporter \
                      components/extension/discoveryext/discoveryapi \
                      components/extension/opampext \
                      components/processor/enrichprocessor \
-                     components/processor/filterprocessor
+                     components/processor/filterprocessor \
+                     components/resourceapi
 # bench/ is the benchmark harness against the upstream anchor (make bench);
 # bench/procbench/ours and upstream are the processor benchmarks (make
 # bench-processors): their TestWork checks that both sides do the same work.

@@ -46,6 +46,7 @@ require (
 	github.com/open-telemetry/opentelemetry-collector-contrib/internal/coreinternal v0.165.1 // indirect
 	github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl v1.4.1 // indirect
 	github.com/otelcol-edge/otelcol-edge/components/extension/discoveryext/discoveryapi v0.0.0 // indirect
+	github.com/otelcol-edge/otelcol-edge/components/resourceapi v0.0.0 // indirect
 	github.com/stretchr/testify v1.12.1 // indirect
 	github.com/twmb/murmur3 v1.2.2 // indirect
 	github.com/ua-parser/uap-go v0.0.0-20251207011819-db9adb27a0b8 // indirect
@@ -86,3 +87,5 @@ replace (
 	github.com/otelcol-edge/otelcol-edge/components/processor/enrichprocessor => ../../../components/processor/enrichprocessor
 	github.com/otelcol-edge/otelcol-edge/components/processor/filterprocessor => ../../../components/processor/filterprocessor
 )
+
+replace github.com/otelcol-edge/otelcol-edge/components/resourceapi => ../../../components/resourceapi

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/url"
 	"sync"
@@ -74,6 +75,10 @@ type agent struct {
 	ready        bool // the current generation's service is ready
 	components   map[string]*componentstatus.Event
 	edge         edgeState
+	// detected holds, per publishing component, the resource attributes
+	// the service of generation detectedGen detected (resourceapi).
+	detected    map[string]map[string]string
+	detectedGen uint64
 }
 
 // trial is a remote config being tried.
@@ -651,6 +656,27 @@ func (a *agent) setEffective(gen uint64, conf *confmap.Conf) {
 		ConfigMap: map[string]*protobufs.AgentConfigFile{"": {Body: body, ContentType: "text/yaml"}},
 	}})
 	a.effectiveDirty.Store(true)
+	a.signalReport()
+}
+
+// setDetected records the attributes source (a component of the service of
+// generation gen) detected; nil withdraws them. A stale service's are
+// ignored; the first publication of a new generation drops the previous
+// generation's.
+func (a *agent) setDetected(gen uint64, source string, attrs map[string]string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if gen != a.generation {
+		return
+	}
+	if a.detectedGen != gen || a.detected == nil {
+		a.detected, a.detectedGen = map[string]map[string]string{}, gen
+	}
+	if len(attrs) == 0 {
+		delete(a.detected, source)
+	} else {
+		a.detected[source] = maps.Clone(attrs)
+	}
 	a.signalReport()
 }
 

@@ -163,11 +163,27 @@ var secretFragments = []string{
 // that looks secret replaced by [REDACTED] (on top of the collector's own
 // redaction of configopaque fields), and every header value.
 func redactedYAML(m map[string]any, extra []string) ([]byte, error) {
+	return yaml.Marshal(redact(m, secretKeyFragments(extra), false))
+}
+
+// secretKeyFragments is secretFragments plus extra, lower-cased.
+func secretKeyFragments(extra []string) []string {
 	frags := append(slices.Clone(secretFragments), extra...)
 	for i := range frags {
 		frags[i] = strings.ToLower(frags[i])
 	}
-	return yaml.Marshal(redact(m, frags, false))
+	return frags
+}
+
+// isSecretKey: the key contains one of frags (lower-case).
+func isSecretKey(k string, frags []string) bool {
+	lk := strings.ToLower(k)
+	for _, f := range frags {
+		if strings.Contains(lk, f) {
+			return true
+		}
+	}
+	return false
 }
 
 func redact(v any, frags []string, all bool) any {

@@ -9,6 +9,8 @@ import (
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/extensioncapabilities"
+
+	"github.com/otelcol-edge/otelcol-edge/components/resourceapi"
 )
 
 // opampExtension is one service's view of the agent: it feeds the agent the
@@ -27,6 +29,7 @@ var (
 	_ extensioncapabilities.PipelineWatcher        = (*opampExtension)(nil)
 	_ extensioncapabilities.ConfigSnapshotWatcher  = (*opampExtension)(nil)
 	_ extensioncapabilities.ComponentStatusWatcher = (*opampExtension)(nil)
+	_ resourceapi.Receiver                         = (*opampExtension)(nil)
 )
 
 // Start attaches to the process's agent, or starts a reporting-only one.
@@ -98,4 +101,13 @@ func (e *opampExtension) NotifyConfigSnapshot(_ context.Context, snap extensionc
 		e.agent.setEffective(e.gen, snap.Effective())
 	}
 	return nil
+}
+
+// SetDetectedResource receives the resource attributes a component of this
+// service detected (the enrich processor's detectors): they join the agent
+// description.
+func (e *opampExtension) SetDetectedResource(source string, attrs map[string]string) {
+	if e.agent != nil {
+		e.agent.setDetected(e.gen, source, attrs)
+	}
 }

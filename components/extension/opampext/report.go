@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"runtime"
@@ -79,8 +80,10 @@ func (a *agent) healthLocked() *protobufs.ComponentHealth {
 
 // descriptionLocked is the agent description: identifying service.name,
 // service.version, service.instance.id; non-identifying host, OS,
-// architecture, the attributes of OTEL_RESOURCE_ATTRIBUTES (what the enrich
-// processor's env detector adds) and non_identifying_attributes.
+// architecture, the attributes of OTEL_RESOURCE_ATTRIBUTES, the attributes
+// the current service's enrich detectors found (resourceapi) and
+// non_identifying_attributes, later ones winning. A value under a key that
+// looks secret (secretFragments, redact_keys) is never sent: [REDACTED].
 func (a *agent) descriptionLocked() *protobufs.AgentDescription {
 	kv := func(k, v string) *protobufs.KeyValue {
 		return &protobufs.KeyValue{Key: k, Value: &protobufs.AnyValue{Value: &protobufs.AnyValue_StringValue{StringValue: v}}}
@@ -105,16 +108,22 @@ func (a *agent) descriptionLocked() *protobufs.AgentDescription {
 			attrs[strings.TrimSpace(k)] = strings.TrimSpace(v)
 		}
 	}
+	if a.detectedGen == a.generation {
+		// In source order, so that two enrich processors give a stable result.
+		for _, src := range slices.Sorted(maps.Keys(a.detected)) {
+			maps.Copy(attrs, a.detected[src])
+		}
+	}
 	for k, v := range a.cfg.NonIdentifyingAttributes {
 		attrs[k] = v
 	}
-	keys := make([]string, 0, len(attrs))
-	for k := range attrs {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		d.NonIdentifyingAttributes = append(d.NonIdentifyingAttributes, kv(k, attrs[k]))
+	frags := secretKeyFragments(a.cfg.RedactKeys)
+	for _, k := range slices.Sorted(maps.Keys(attrs)) {
+		v := attrs[k]
+		if v != "" && isSecretKey(k, frags) {
+			v = redactedValue
+		}
+		d.NonIdentifyingAttributes = append(d.NonIdentifyingAttributes, kv(k, v))
 	}
 	return d
 }

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-edge/otelcol-edge/components/processor/enrichprocessor/internal/metadata"
+	"github.com/otelcol-edge/otelcol-edge/components/resourceapi"
 )
 
 // Detector states, as reported by otelcol_processor_enrich_detector_state.
@@ -83,6 +84,10 @@ type enricher struct {
 
 	// unsubscribe stops following the discovery registry (nil if unused).
 	unsubscribe func()
+
+	// pub hands the detected attributes to the extensions that report them
+	// (resourceapi.Receiver, e.g. the opamp extension); guarded by mu.
+	pub *resourceapi.Publisher
 
 	signalAttrs map[string]metric.MeasurementOption
 }
@@ -224,6 +229,9 @@ func (e *enricher) start(_ context.Context, host component.Host) error {
 	}
 
 	e.addHost(host)
+	if host != nil {
+		e.pub = resourceapi.NewPublisher(e.set.ID.String(), host.GetExtensions())
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	e.deadline = time.Now().Add(e.cfg.Detection.WaitFor)
@@ -267,6 +275,9 @@ func (e *enricher) shutdown(context.Context) error {
 		e.cancel()
 	}
 	e.wg.Wait()
+	e.mu.Lock()
+	e.pub.Withdraw()
+	e.mu.Unlock()
 	if e.tb != nil {
 		e.tb.Shutdown()
 	}
@@ -395,6 +406,7 @@ func (e *enricher) record(r *detectorRun, attrs map[string]value, err error, fir
 		r.result = filtered
 	}
 	e.rebuildLocked()
+	e.pub.Publish(e.detectedLocked())
 	anyFailing := false
 	for _, o := range e.runs {
 		anyFailing = anyFailing || o.state == stateFailing
@@ -446,4 +458,19 @@ func (e *enricher) rebuildLocked() {
 		}
 	}
 	e.snap.Store(&snapshot{entries: entries})
+}
+
+// detectedLocked is what the detectors found (static attributes and lookup
+// tables excluded), merged in precedence order as in the snapshot, as text:
+// what is published to resourceapi receivers.
+func (e *enricher) detectedLocked() map[string]string {
+	out := map[string]string{}
+	for _, r := range e.runs {
+		for k, v := range r.result {
+			if _, ok := out[k]; !ok {
+				out[k] = v.String()
+			}
+		}
+	}
+	return out
 }

@@ -42,6 +42,7 @@ require (
 	github.com/modern-go/concurrent v0.0.0-20180306012644-bacd9c7ef1dd // indirect
 	github.com/modern-go/reflect2 v1.0.3-0.20250322232337-35a7c28c31ee // indirect
 	github.com/otelcol-edge/otelcol-edge/components/extension/discoveryext/discoveryapi v0.0.0
+	github.com/otelcol-edge/otelcol-edge/components/resourceapi v0.0.0
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/collector/consumer/xconsumer v0.165.0 // indirect
 	go.opentelemetry.io/collector/featuregate v1.71.0 // indirect
@@ -57,3 +58,5 @@ require (
 )
 
 replace github.com/otelcol-edge/otelcol-edge/components/extension/discoveryext/discoveryapi => ../../extension/discoveryext/discoveryapi
+
+replace github.com/otelcol-edge/otelcol-edge/components/resourceapi => ../../resourceapi

@@ -38,6 +38,8 @@ type opampConfigOpts struct {
 	httpPort int
 	// extra is appended to the processors section of the filter.
 	extra string
+	// processors of the pipeline (default: filter).
+	processors []string
 }
 
 // opampConfig is a collector config whose ports, buffer and OpAMP settings
@@ -84,6 +86,10 @@ receivers:
           action: hash
 `)
 	b.WriteString(o.extra)
+	procs := "filter"
+	if len(o.processors) > 0 {
+		procs = strings.Join(o.processors, ", ")
+	}
 	b.WriteString(`exporters:
   edge:
     endpoints:
@@ -98,7 +104,7 @@ service:
   pipelines:
     traces:
       receivers: [otlp]
-      processors: [filter]
+      processors: [` + procs + `]
       exporters: [edge]
   telemetry:
     metrics:
@@ -124,9 +130,16 @@ type opampCollector struct {
 // the binary with it through the opamp: provider.
 func startOpAMPCollector(t *testing.T, sink *e2e.Sink, endpoint, dir string, extra map[string]string) *opampCollector {
 	t.Helper()
+	return startOpAMPCollectorWith(t, sink, endpoint, dir, opampConfigOpts{}, extra)
+}
+
+// startOpAMPCollectorWith is startOpAMPCollector with a local config shaped
+// by opts.
+func startOpAMPCollectorWith(t *testing.T, sink *e2e.Sink, endpoint, dir string, opts opampConfigOpts, extra map[string]string) *opampCollector {
+	t.Helper()
 	ports := e2e.FreePorts(t, 3)
 	local := filepath.Join(dir, "local.yaml")
-	if err := os.WriteFile(local, []byte(opampConfig(opampConfigOpts{})), 0o600); err != nil {
+	if err := os.WriteFile(local, []byte(opampConfig(opts)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c := &opampCollector{grpcPort: ports[0], opampDir: filepath.Join(dir, "opamp"), bufferDir: filepath.Join(dir, "buffer")}

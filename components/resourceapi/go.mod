@@ -1,0 +1,3 @@
+module github.com/otelcol-edge/otelcol-edge/components/resourceapi
+
+go 1.26.0
