@@ -35,6 +35,16 @@ func (l *Log) makeRoomLocked(ctx context.Context) (bool, error) {
 		l.advancedLocked()
 		return true, nil
 	}
+	// Sealed segments acknowledged inside the live range go to the trash
+	// only when a cursor moves (advancedLocked): offline, none moves, so
+	// look for them here before anything is refused or evicted.
+	if l.liveStart > 0 {
+		before := len(l.trash)
+		l.advancedLocked()
+		if len(l.trash) > before {
+			return true, nil
+		}
+	}
 	switch l.opts.WhenFull {
 	case DropNewest:
 		l.st.RejectedFull++

@@ -13,6 +13,7 @@ type memTier struct {
 	bytes int64
 	ents  []memEntry
 	head  int
+	holes int // entries whose payload was dropped (p == nil)
 }
 
 type memEntry struct {
@@ -36,6 +37,9 @@ func (m *memTier) put(seq uint64, p []byte) {
 
 func (m *memTier) popFront() {
 	e := &m.ents[m.head]
+	if e.p == nil {
+		m.holes--
+	}
 	m.bytes -= int64(len(e.p))
 	*e = memEntry{}
 	m.head++
@@ -68,7 +72,27 @@ func (m *memTier) drop(seq uint64) {
 	if i < len(live) && live[i].seq == seq && live[i].p != nil {
 		m.bytes -= int64(len(live[i].p))
 		live[i].p = nil
+		m.holes++
+		if m.holes > 64 && m.holes > len(live)/2 {
+			m.compact()
+		}
 	}
+}
+
+// compact removes the entries whose payload was dropped, so that the index
+// stays bounded when records are acknowledged far ahead of the front (a
+// live range acknowledged while the backlog drains).
+func (m *memTier) compact() {
+	n := 0
+	for _, e := range m.ents[m.head:] {
+		if e.p != nil {
+			m.ents[n] = e
+			n++
+		}
+	}
+	clear(m.ents[n:])
+	m.ents = m.ents[:n]
+	m.head, m.holes = 0, 0
 }
 
 // dropThrough removes all entries with sequence <= seq.

@@ -163,9 +163,15 @@ func (r *Reader) Next(ctx context.Context) (Record, error) {
 				s, j, ok = l.locateLocked(l.liveCursor + 1)
 				continue
 			}
-			if _, acked := l.acked[seq]; !acked {
+			_, acked := l.acked[seq]
+			f, busy := l.inflight[seq]
+			if !acked && (!busy || f.rd == r || f.rd.part == r.part) {
 				break
 			}
+			// Acknowledged, or in flight from the reader of the other range
+			// (a live range begun under records in flight): never hand a
+			// record to the live and the backlog reader at once; this one
+			// gets it back after it rewinds.
 			s, j, ok = l.locateLocked(seq + 1)
 		}
 		if ok && r.part == partBacklog && (l.liveStart == 0 || s.recs[j].seq >= l.liveStart) {

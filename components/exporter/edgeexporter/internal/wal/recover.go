@@ -340,7 +340,13 @@ func (l *Log) countLossesStep(rc recoveredCursor, scanned []scannedSegment, lost
 		lostBefore(seg.first)
 		start(seg.first)
 		if seg.first > expected {
-			countGap(expected, seg.first)
+			// Without a cursor, a gap between segments is not counted: it
+			// may be segments acknowledged in a live range and unlinked
+			// (the cursor alone says so); a segment lost together with the
+			// cursor file is two faults at once.
+			if rc.have {
+				countGap(expected, seg.first)
+			}
 			expected = seg.first
 		}
 		ci := 0
