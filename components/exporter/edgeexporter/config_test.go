@@ -47,6 +47,7 @@ func TestLoadConfig(t *testing.T) {
 	site.Sending = SendingConfig{MaxInFlight: 4, BatchMaxItems: 2000, BatchMaxBytes: 1 << 20, FlushInterval: 200 * time.Millisecond, ReplayBytesPerSecond: 256 << 10}
 	site.Replay = ReplayConfig{Order: ReplayLiveFirst, MinShare: 0.3, MaxBytesPerSecond: 1 << 20}
 	site.Retry = RetryConfig{InitialInterval: 500 * time.Millisecond, MaxInterval: time.Minute, Multiplier: 2, RandomizationFactor: 0.2, MaxAttemptsPerRecord: 5}
+	site.Status = StatusConfig{SummaryInterval: 5 * time.Minute, Endpoint: "127.0.0.1:13134"}
 
 	// Only the budget set: the dead-letter bound shrinks with it (1/16).
 	small := createDefaultConfig().(*Config)
@@ -90,6 +91,7 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid_dead_letter.yaml":   {`"buffer.dead_letter_max_bytes" (134217728) must be at most a quarter of "buffer.max_disk_bytes" (268435456)`, `"retry.max_attempts_per_record" must be >= 0`},
 		"invalid_segment.yaml":       {`"buffer.segment_bytes" must be <= 268435456 (256 MiB)`},
 		"invalid_sending.yaml":       {`"sending.max_in_flight" must be >= 1`, `"sending.replay_bytes_per_second" must be >= 0`},
+		"invalid_status.yaml":        {`"status.summary_interval" must be >= 0, got -1s`, `"status.endpoint" "0.0.0.0:13134"`},
 		"invalid_replay.yaml":        {`"replay.order" must be one of "in_order", "live_first", got "newest"`, `"replay.min_share" must be between 0 and 1, got 1.5`, `"replay.max_bytes_per_second" must be >= 0, got -1`},
 		"invalid_grpc_endpoint.yaml": {`"grpc.endpoint" must be empty: list backends under "endpoints"`},
 		"invalid_transport.yaml": {
