@@ -4,8 +4,12 @@
 #   include bench/bench.mk
 #
 #   make bench-quick   ~3 minutes: 1 run per collector, short scenarios
-#   make bench         ~10 minutes: 3 interleaved runs per collector, and the
+#   make bench         ~12 minutes: 3 interleaved runs per collector, and the
 #                      latency under load (L: 1 run per collector and level)
+#   Both include ours with buffer.encryption next to ours without (S1 and
+#   S2+S3 fsync interval, key generated at run time, overlay
+#   bench/configs/edge-encrypted.yaml): ~16 s of bench-quick, ~2 minutes of
+#   bench; BENCH_FLAGS='-encryption=false' skips them.
 #   make reliability-quick  ~6 minutes: fault scenarios, short version
 #   make reliability        ~19 minutes: fault scenarios, full numbers
 #
@@ -68,7 +72,7 @@ bench-runner:
 	@mkdir -p $(dir $(BENCH_RUNNER))
 	cd $(BENCH_DIR) && $(GO) build -o $(BENCH_RUNNER) ./cmd/bench
 
-## bench: full side-by-side benchmark (3 interleaved runs each, latency under load, ~10 minutes on 2 cores)
+## bench: full side-by-side benchmark (3 interleaved runs each, latency under load, encryption at rest, ~12 minutes on 2 cores)
 .PHONY: bench
 bench: $(BINARY) $(ANCHOR_BINARY) bench-runner
 	timeout -k 30s 20m $(BENCH_RUNNER) -repo $(BENCH_REPO) -ours-bin $(BINARY) -anchor-bin $(ANCHOR_BINARY) -anchor-config $(ANCHOR_PIPELINE) \
