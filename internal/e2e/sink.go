@@ -184,6 +184,7 @@ type Sink struct {
 	dataPoints      int
 	logRecords      int
 	requests        int64
+	emptyRequests   int64 // requests without items (the exporter's idle probes)
 	failed          int64
 	signalRequests  map[Signal]int64
 	spanIDs         map[[8]byte]int
@@ -424,6 +425,14 @@ func (s *Sink) Requests() int64 {
 	return s.requests
 }
 
+// DataRequests returns the number of export requests that carried items:
+// Requests without the edge exporter's empty probes of idle endpoints.
+func (s *Sink) DataRequests() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests - s.emptyRequests
+}
+
 // SignalRequests returns the number of export requests received for sig.
 func (s *Sink) SignalRequests(sig Signal) int64 {
 	s.mu.Lock()
@@ -567,6 +576,9 @@ type outcome struct {
 func (s *Sink) handle(ctx context.Context, sig Signal, transport string, items int, headers map[string][]string, td ptrace.Traces, record func()) outcome {
 	s.mu.Lock()
 	s.requests++
+	if items == 0 {
+		s.emptyRequests++
+	}
 	seq := s.requests
 	s.signalRequests[sig]++
 	s.lastHeaders[sig] = headers

@@ -55,6 +55,10 @@ func validConfigs(t *testing.T) map[string]map[string]string {
 			"OTLP_GRPC_PORT": "4317", "HEALTH_PORT": "13133", "METRICS_PORT": "8888", "BUFFER_DIR": buf,
 			"ENDPOINTS_FILE": filepath.Join(buf, "endpoints.yaml"),
 		},
+		filepath.Join(root, "testdata", "discovery-kubernetes.yaml"): {
+			"OTLP_GRPC_PORT": "4317", "HEALTH_PORT": "13133", "METRICS_PORT": "8888", "BUFFER_DIR": buf,
+			"KUBECONFIG_PATH": filepath.Join(buf, "kubeconfig"), "OTELCOL_EDGE_ZONE": "zone-a",
+		},
 		filepath.Join(root, "testdata", "filter_e2e.yaml"): {
 			"OTLP_GRPC_PORT": "4317", "HEALTH_PORT": "13133", "METRICS_PORT": "8888", "SINK_ENDPOINT": "127.0.0.1:4319",
 		},
