@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -21,6 +22,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 )
 
@@ -30,6 +32,11 @@ type exportResult struct {
 	rejected int64
 	// message of a partial-success response.
 	message string
+	// wireBytes is the request's size on the wire: the gRPC message after
+	// compression with its 5-byte frame header (wireStats), or the HTTP
+	// body as sent (after gzip when the exporter compresses it); 0 when
+	// unknown.
+	wireBytes int
 }
 
 // sendError classifies a failed request.
@@ -113,7 +120,8 @@ type grpcClient struct {
 func newGRPCClient(ctx context.Context, cfg *Config, endpoint string, host component.Host, set component.TelemetrySettings, userAgent string) (*grpcClient, error) {
 	cc := cfg.GRPC
 	cc.Endpoint = endpoint
-	conn, err := cc.ToClientConn(ctx, host.GetExtensions(), set, configgrpc.WithGrpcDialOption(grpc.WithUserAgent(userAgent)))
+	conn, err := cc.ToClientConn(ctx, host.GetExtensions(), set, configgrpc.WithGrpcDialOption(grpc.WithUserAgent(userAgent)),
+		configgrpc.WithGrpcDialOption(grpc.WithStatsHandler(wireStats{})))
 	if err != nil {
 		return nil, fmt.Errorf("endpoint %q: %w", endpoint, err)
 	}
@@ -153,11 +161,38 @@ func (c *grpcClient) export(ctx context.Context, kind uint8, body []byte) (expor
 		// failing at once while the channel is still reconnecting.
 		opts = append(opts[:len(opts):len(opts)], grpc.WaitForReady(true))
 	}
+	var wire atomic.Int64
+	ctx = context.WithValue(ctx, wireKey{}, &wire)
 	if err := c.conn.Invoke(ctx, method, &body, &resp, opts...); err != nil {
 		return exportResult{}, classifyGRPC(err)
 	}
-	return parseResponse(kind, resp), nil
+	res := parseResponse(kind, resp)
+	res.wireBytes = int(wire.Load())
+	return res, nil
 }
+
+// wireKey holds, in a call's context, where wireStats adds the bytes the
+// request took on the wire.
+type wireKey struct{}
+
+// wireStats is a gRPC stats handler that adds the wire length (compressed,
+// with the message header) of every outgoing message to the counter in the
+// call's context (wireKey): the link budget counts what the link carries.
+type wireStats struct{}
+
+func (wireStats) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+
+func (wireStats) HandleRPC(ctx context.Context, s stats.RPCStats) {
+	if p, ok := s.(*stats.OutPayload); ok {
+		if w, ok := ctx.Value(wireKey{}).(*atomic.Int64); ok {
+			w.Add(int64(p.WireLength))
+		}
+	}
+}
+
+func (wireStats) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+
+func (wireStats) HandleConn(context.Context, stats.ConnStats) {}
 
 func (c *grpcClient) close() error {
 	err := c.conn.Close()
@@ -283,7 +318,9 @@ func (c *httpClient) export(ctx context.Context, kind uint8, body []byte) (expor
 	defer resp.Body.Close()
 	respBody, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return parseResponse(kind, respBody), nil
+		res := parseResponse(kind, respBody)
+		res.wireBytes = len(body)
+		return res, nil
 	}
 	herr := fmt.Errorf("HTTP %d from %s: %s", resp.StatusCode, c.baseURL+path, strings.TrimSpace(string(truncate(respBody, 256))))
 	return exportResult{}, classifyHTTP(resp.StatusCode, herr, resp.Header.Get("Retry-After"))

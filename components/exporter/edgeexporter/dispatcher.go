@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -26,6 +27,9 @@ type batch struct {
 	// meta is the client metadata block its records share (nil: none),
 	// restored on the request (clientmeta.go).
 	meta []byte
+	// linkCharge is the link time charged for it (replay.max_bytes_per_second),
+	// given back if it does not reach the backend.
+	linkCharge time.Duration
 }
 
 // run is the dispatcher: the only goroutine that reads the log. It drives the
@@ -107,7 +111,17 @@ func (e *edgeExporter) run(ctx context.Context) {
 		// the link budget allows one, so that live data that arrived
 		// meanwhile competes for it (live_first).
 		if e.cfg.Replay.MaxBytesPerSecond > 0 {
-			sleepUntil(ctx, e.linkNext)
+			// Link time of requests that failed (nothing reached the
+			// backend) is given back.
+			if d := e.linkRefund.Swap(0); d > 0 {
+				e.linkNext = e.linkNext.Add(-time.Duration(d))
+			}
+			// Wait for the budget, but not past a failure: the state
+			// machine (offline, probing) must see it at once.
+			if wait := time.Until(e.linkNext); wait > 0 {
+				sleepUntil(ctx, time.Now().Add(min(wait, 20*time.Millisecond)))
+				continue
+			}
 		}
 
 		var b *batch
@@ -169,7 +183,7 @@ func (e *edgeExporter) run(ctx context.Context) {
 		if replay {
 			e.pace(ctx, len(b.body))
 		}
-		e.chargeLink(len(b.body))
+		b.linkCharge = e.chargeLink(len(b.body))
 		if !slots.acquire(ctx) {
 			return
 		}
@@ -178,6 +192,7 @@ func (e *edgeExporter) run(ctx context.Context) {
 			// it now could put it before the failed one. Drop it; the rewind
 			// reads it again after the failed records.
 			slots.release()
+			e.linkNext = e.linkNext.Add(-b.linkCharge)
 			continue
 		}
 		wg.Add(1)
@@ -403,6 +418,7 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 		if !serr.serverError {
 			e.poison.outage()
 		}
+		e.linkRefund.Add(int64(b.linkCharge))
 		// The backend's Retry-After / RetryInfo is honoured up to
 		// retry.max_interval: a backend cannot park an endpoint for longer
 		// than the exporter's own backoff would.
@@ -428,6 +444,7 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 	}
 	// The endpoint answered: good for its health, whatever it said of the data.
 	e.reportResult(ep, nil)
+	e.observeWire(len(b.body), res.wireBytes)
 	e.endpointOK(ep)
 	if e.state.Load() == stateOffline {
 		// The link is back: replay the backlog (live_first: data appended
@@ -517,19 +534,47 @@ func (e *edgeExporter) pace(ctx context.Context, n int) {
 	sleepUntil(ctx, start)
 }
 
-// chargeLink counts n bytes against the link budget
-// (replay.max_bytes_per_second): the next request is chosen once they have
-// passed at that rate.
-func (e *edgeExporter) chargeLink(n int) {
+// chargeLink counts a request of n body bytes against the link budget
+// (replay.max_bytes_per_second): the next request is chosen once its wire
+// bytes have passed at that rate. The wire size is not known before the
+// request is compressed and sent, so n is scaled by the ratio of wire to
+// body bytes of the recent answered requests (observeWire; 1 before the
+// first).
+func (e *edgeExporter) chargeLink(n int) time.Duration {
 	rate := e.cfg.Replay.MaxBytesPerSecond
 	if rate <= 0 {
-		return
+		return 0
+	}
+	ratio := 1.0
+	if r := math.Float64frombits(e.wireRatio.Load()); r > 0 {
+		ratio = r
 	}
 	now := time.Now()
 	if e.linkNext.Before(now) {
 		e.linkNext = now
 	}
-	e.linkNext = e.linkNext.Add(time.Duration(float64(n) / float64(rate) * float64(time.Second)))
+	d := time.Duration(float64(n) * ratio / float64(rate) * float64(time.Second))
+	e.linkNext = e.linkNext.Add(d)
+	return d
+}
+
+// observeWire folds the wire size of an answered request of body bytes into
+// wireRatio (moving average over about the last 5 requests).
+func (e *edgeExporter) observeWire(body, wire int) {
+	if e.cfg.Replay.MaxBytesPerSecond <= 0 || body <= 0 || wire <= 0 {
+		return
+	}
+	r := float64(wire) / float64(body)
+	for {
+		old := e.wireRatio.Load()
+		next := r
+		if o := math.Float64frombits(old); o > 0 {
+			next = 0.8*o + 0.2*r
+		}
+		if e.wireRatio.CompareAndSwap(old, math.Float64bits(next)) {
+			return
+		}
+	}
 }
 
 func sleepUntil(ctx context.Context, t time.Time) {

@@ -88,6 +88,12 @@ type edgeExporter struct {
 	// replay pacing and the link budget (dispatcher goroutine only)
 	paceNext time.Time
 	linkNext time.Time
+	// wireRatio is the float64 bits of the recent wire bytes per body byte
+	// (compression), for the link budget; 0 before the first answer.
+	wireRatio atomic.Uint64
+	// linkRefund is link time (ns) of failed requests to give back
+	// (added by send, taken by the dispatcher).
+	linkRefund atomic.Int64
 
 	// walFS replaces the file system of the log in tests (nil: the OS).
 	walFS wal.FS

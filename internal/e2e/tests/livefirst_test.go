@@ -3,6 +3,8 @@
 package tests // import "github.com/otelcol-edge/otelcol-edge/internal/e2e/tests"
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -439,24 +441,28 @@ func TestKill9DuringLiveFirstReplay(t *testing.T) {
 }
 
 // TestLiveFirstLinkBudgetShare runs the binary with the link budget
-// replay.max_bytes_per_second (300,000 B/s) shared by live data and backlog:
-// a backlog of 20,000 spans builds up with the backend down; once it is back,
-// live spans arrive at about twice the budget. Over 5 s while both wait, the
-// bytes the backend receives stay within the budget (+15 %) and the backlog's
-// share of them is min_share (0.2) ± 0.1 (the issue's ±10 %, in share
-// points); nothing is lost once the live load stops and everything drains.
+// replay.max_bytes_per_second (20,000 wire bytes per second) shared by live
+// data and backlog: a backlog of 20,000 spans builds up with the backend
+// down; once it is back, live spans arrive at about twice the budget. Over
+// 5 s while both wait, the wire bytes (gRPC with gzip, the default; the
+// backend gzips each request it receives at the default level to estimate
+// them, plus the 5-byte message header) stay within the budget (+20 %: the
+// collector's gzip is not the standard library's) and the backlog's share of
+// the (uncompressed) bytes is min_share (0.2) ± 0.1 (the issue's ±10 %, in
+// share points); nothing is lost once the live load stops and everything
+// drains.
 func TestLiveFirstLinkBudgetShare(t *testing.T) {
 	const (
 		backlog  = 20_000
-		budget   = 300_000
+		budget   = 20_000
 		minShare = 0.2
 	)
 	sink := newStoppedSink(t, e2e.SinkOptions{})
 	arrivals := &arrivalLog{}
 	type req struct {
-		at      time.Time
-		bytes   int64
-		backlog bool
+		at          time.Time
+		bytes, wire int64
+		backlog     bool
 	}
 	var mu sync.Mutex
 	var reqs []req
@@ -465,8 +471,14 @@ func TestLiveFirstLinkBudgetShare(t *testing.T) {
 			var m ptrace.ProtoMarshaler
 			id := info.Traces.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).SpanID()
 			n, _ := e2e.SpanIDSeq(id)
+			now := time.Now()
+			body, _ := m.MarshalTraces(info.Traces)
+			var z bytes.Buffer
+			zw := gzip.NewWriter(&z)
+			_, _ = zw.Write(body)
+			_ = zw.Close()
 			mu.Lock()
-			reqs = append(reqs, req{time.Now(), int64(m.TracesSize(info.Traces)), n < liveBase})
+			reqs = append(reqs, req{now, int64(len(body)), int64(z.Len() + 5), n < liveBase})
 			mu.Unlock()
 		}
 		return arrivals.observe(info)
@@ -499,24 +511,27 @@ func TestLiveFirstLinkBudgetShare(t *testing.T) {
 		live += 550
 		time.Sleep(time.Until(start.Add(time.Duration(live/550) * 50 * time.Millisecond)))
 	}
+	t.Logf("%d live spans sent in %v", live, time.Since(start))
 	from, to := start.Add(time.Second), start.Add(6*time.Second)
 	mu.Lock()
-	var total, bl int64
+	var total, bl, wire int64
 	for _, r := range reqs {
 		if r.at.Before(from) || !r.at.Before(to) {
 			continue
 		}
 		total += r.bytes
+		wire += r.wire
 		if r.backlog {
 			bl += r.bytes
 		}
 	}
 	mu.Unlock()
-	rate := float64(total) / to.Sub(from).Seconds()
+	rate := float64(wire) / to.Sub(from).Seconds()
 	share := float64(bl) / float64(max(total, 1))
-	t.Logf("link %.0f B/s against a budget of %d; backlog share %.3f (min_share %.2f)", rate, budget, share, minShare)
-	if rate > budget*1.15 || rate < budget*0.6 {
-		t.Errorf("link rate %.0f B/s, want within [0.6, 1.15] x %d", rate, budget)
+	t.Logf("link %.0f wire B/s (%.0f uncompressed) against a budget of %d; backlog share %.3f (min_share %.2f)",
+		rate, float64(total)/to.Sub(from).Seconds(), budget, share, minShare)
+	if rate > budget*1.2 || rate < budget*0.6 {
+		t.Errorf("link rate %.0f wire B/s, want within [0.6, 1.2] x %d", rate, budget)
 	}
 	if share < minShare-0.1 || share > minShare+0.1 {
 		t.Errorf("backlog share %.3f, want %.2f ± 0.1", share, minShare)
