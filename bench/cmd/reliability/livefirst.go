@@ -3,6 +3,8 @@
 package main // import "github.com/otelcol-edge/otelcol-edge/bench/cmd/reliability"
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -50,9 +52,15 @@ func (h *harness) runLiveFirst(ctx context.Context) error {
 	if h.o.quick {
 		spans, drain = 200_000, 10*time.Second
 	}
-	// The link budget: the backlog's uncompressed bytes over the target drain.
+	// The link budget (wire bytes: ours sends gzip): the backlog's bytes,
+	// gzip-compressed as the payload compresses, over the target drain.
 	bytesPerSpan := float64(len(h.payload)) / float64(h.o.spansPerReq)
-	linkBPS := int64(float64(spans) * bytesPerSpan / drain.Seconds())
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	_, _ = zw.Write(h.payload)
+	_ = zw.Close()
+	ratio := float64(z.Len()) / float64(len(h.payload))
+	linkBPS := int64(float64(spans) * bytesPerSpan * ratio / drain.Seconds())
 	s := &scenario{
 		id:        "R8",
 		title:     "live-first after outage",
@@ -61,7 +69,7 @@ func (h *harness) runLiveFirst(ctx context.Context) error {
 	s.setup = fmt.Sprintf("The sink is down from the start; %d spans are acknowledged (max rate, unique IDs), then the sink starts. "+
 		"From the sink's first request on, one live span every %s (its own connection, end timestamp = send time) until the backlog has drained "+
 		"and %s more; the sink records arrival minus end timestamp of each. Ours: bench/configs/edge.yaml with replay.order live_first, "+
-		"min_share 0.2 and the link budget replay.max_bytes_per_second %d (the backlog's uncompressed bytes over %s); "+
+		"min_share 0.2 and the link budget replay.max_bytes_per_second %d (wire bytes: the backlog's bytes gzip-compressed as the payload compresses, over %s); "+
 		"\"ours (in_order)\" the same with the default order; anchor: bench/anchor/pipeline.yaml unchanged (no replay order, no link budget: "+
 		"it drains at full speed and its live data waits behind its queue).", spans, liveProbeInterval, liveProbeAfter, linkBPS, drain)
 	h.rep.add(s)

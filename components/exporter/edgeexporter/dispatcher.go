@@ -112,8 +112,9 @@ func (e *edgeExporter) run(ctx context.Context) {
 		// meanwhile competes for it (live_first).
 		if e.cfg.Replay.MaxBytesPerSecond > 0 {
 			// Link time of requests that failed (nothing reached the
-			// backend) is given back.
-			if d := e.linkRefund.Swap(0); d > 0 {
+			// backend) is given back, and the estimate of answered ones
+			// corrected to their wire size.
+			if d := e.linkRefund.Swap(0); d != 0 {
 				e.linkNext = e.linkNext.Add(-time.Duration(d))
 			}
 			// Wait for the budget, but not past a failure: the state
@@ -445,6 +446,11 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 	// The endpoint answered: good for its health, whatever it said of the data.
 	e.reportResult(ep, nil)
 	e.observeWire(len(b.body), res.wireBytes)
+	if rate := e.cfg.Replay.MaxBytesPerSecond; rate > 0 && b.linkCharge > 0 && res.wireBytes > 0 {
+		// Charge what the request took on the wire, not the estimate.
+		actual := time.Duration(float64(res.wireBytes) / float64(rate) * float64(time.Second))
+		e.linkRefund.Add(int64(b.linkCharge - actual))
+	}
 	e.endpointOK(ep)
 	if e.state.Load() == stateOffline {
 		// The link is back: replay the backlog (live_first: data appended
@@ -559,22 +565,20 @@ func (e *edgeExporter) chargeLink(n int) time.Duration {
 }
 
 // observeWire folds the wire size of an answered request of body bytes into
-// wireRatio (moving average over about the last 5 requests).
+// wireRatio: decayed sums of wire and body bytes (factor 0.8 a request), so
+// the ratio is weighted by bytes and a stream of tiny requests (live data,
+// whose gzip header outweighs what it saves) does not make the large backlog
+// requests look incompressible.
 func (e *edgeExporter) observeWire(body, wire int) {
 	if e.cfg.Replay.MaxBytesPerSecond <= 0 || body <= 0 || wire <= 0 {
 		return
 	}
-	r := float64(wire) / float64(body)
-	for {
-		old := e.wireRatio.Load()
-		next := r
-		if o := math.Float64frombits(old); o > 0 {
-			next = 0.8*o + 0.2*r
-		}
-		if e.wireRatio.CompareAndSwap(old, math.Float64bits(next)) {
-			return
-		}
-	}
+	e.wireMu.Lock()
+	e.wireSum = 0.8*e.wireSum + float64(wire)
+	e.bodySum = 0.8*e.bodySum + float64(body)
+	r := e.wireSum / e.bodySum
+	e.wireMu.Unlock()
+	e.wireRatio.Store(math.Float64bits(r))
 }
 
 func sleepUntil(ctx context.Context, t time.Time) {

@@ -90,9 +90,13 @@ type edgeExporter struct {
 	linkNext time.Time
 	// wireRatio is the float64 bits of the recent wire bytes per body byte
 	// (compression), for the link budget; 0 before the first answer.
-	wireRatio atomic.Uint64
-	// linkRefund is link time (ns) of failed requests to give back
-	// (added by send, taken by the dispatcher).
+	// wireSum and bodySum (under wireMu) are its decayed sums.
+	wireRatio        atomic.Uint64
+	wireMu           sync.Mutex
+	wireSum, bodySum float64
+	// linkRefund is link time (ns) to give back (failed requests, estimates
+	// above the wire size) or, negative, to add (estimates below it); added
+	// by send, taken by the dispatcher.
 	linkRefund atomic.Int64
 
 	// walFS replaces the file system of the log in tests (nil: the OS).
