@@ -115,13 +115,19 @@ type grpcClient struct {
 	addr     string
 	md       metadata.MD
 	callOpts []grpc.CallOption
+	// countWire: the connection has wireStats (replay.max_bytes_per_second).
+	countWire bool
 }
 
 func newGRPCClient(ctx context.Context, cfg *Config, endpoint string, host component.Host, set component.TelemetrySettings, userAgent string) (*grpcClient, error) {
 	cc := cfg.GRPC
 	cc.Endpoint = endpoint
-	conn, err := cc.ToClientConn(ctx, host.GetExtensions(), set, configgrpc.WithGrpcDialOption(grpc.WithUserAgent(userAgent)),
-		configgrpc.WithGrpcDialOption(grpc.WithStatsHandler(wireStats{})))
+	opts := []configgrpc.ToClientConnOption{configgrpc.WithGrpcDialOption(grpc.WithUserAgent(userAgent))}
+	countWire := cfg.Replay.MaxBytesPerSecond > 0 // only the link budget needs the wire size
+	if countWire {
+		opts = append(opts, configgrpc.WithGrpcDialOption(grpc.WithStatsHandler(wireStats{})))
+	}
+	conn, err := cc.ToClientConn(ctx, host.GetExtensions(), set, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("endpoint %q: %w", endpoint, err)
 	}
@@ -132,10 +138,11 @@ func newGRPCClient(ctx context.Context, cfg *Config, endpoint string, host compo
 	// Its connection failures are our "Endpoint down" lines (grpclog.go).
 	grpcLogFilter.add(endpoint)
 	return &grpcClient{
-		conn:     conn,
-		addr:     endpoint,
-		md:       md,
-		callOpts: []grpc.CallOption{grpc.ForceCodec(rawCodec{}), grpc.WaitForReady(cc.WaitForReady)},
+		conn:      conn,
+		addr:      endpoint,
+		md:        md,
+		callOpts:  []grpc.CallOption{grpc.ForceCodec(rawCodec{}), grpc.WaitForReady(cc.WaitForReady)},
+		countWire: countWire,
 	}, nil
 }
 
@@ -161,13 +168,18 @@ func (c *grpcClient) export(ctx context.Context, kind uint8, body []byte) (expor
 		// failing at once while the channel is still reconnecting.
 		opts = append(opts[:len(opts):len(opts)], grpc.WaitForReady(true))
 	}
-	var wire atomic.Int64
-	ctx = context.WithValue(ctx, wireKey{}, &wire)
+	var wire *atomic.Int64 // no allocation without the link budget
+	if c.countWire {
+		wire = new(atomic.Int64)
+		ctx = context.WithValue(ctx, wireKey{}, wire)
+	}
 	if err := c.conn.Invoke(ctx, method, &body, &resp, opts...); err != nil {
 		return exportResult{}, classifyGRPC(err)
 	}
 	res := parseResponse(kind, resp)
-	res.wireBytes = int(wire.Load())
+	if wire != nil {
+		res.wireBytes = int(wire.Load())
+	}
 	return res, nil
 }
 
