@@ -3,13 +3,19 @@
 package edgeexporter
 
 import (
+	"context"
 	"encoding/binary"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/grpc/codes"
 )
@@ -123,4 +129,50 @@ func TestLinkBudgetOutageGoesOffline(t *testing.T) {
 	waitFor(t, 3*time.Second, func() bool { return h.traces.e.state.Load() == stateOffline }, "offline within 3 s")
 	sink.start()
 	waitFor(t, 10*time.Second, func() bool { return sink.spanCount() == 100 }, "delivery after the outage")
+}
+
+// TestWireBytesReported: an answered request reports its wire size, what the
+// link budget charges. Over HTTP the body as sent (gzip, the default); over
+// gRPC the compressed message with its 5-byte header, and nothing (no stats
+// handler) without replay.max_bytes_per_second.
+func TestWireBytesReported(t *testing.T) {
+	body := realisticTraces(200)
+	t.Run("http", func(t *testing.T) {
+		got := make(chan int, 1)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			got <- len(b)
+			w.Header().Set("Content-Type", "application/x-protobuf")
+			w.WriteHeader(http.StatusOK)
+		}))
+		defer srv.Close()
+		cfg := createDefaultConfig().(*Config)
+		c, err := newHTTPClient(context.Background(), cfg, srv.URL, componenttest.NewNopHost(), componenttest.NewNopTelemetrySettings(), "test")
+		require.NoError(t, err)
+		defer c.close()
+		res, serr := c.export(context.Background(), kindTraces, body)
+		require.Nil(t, serr)
+		n := <-got
+		assert.Equal(t, n, res.wireBytes)
+		assert.Less(t, n, len(body)/2, "gzip on the wire")
+	})
+	for _, budget := range []int64{0, 1 << 20} {
+		t.Run(fmt.Sprintf("grpc_budget_%d", budget), func(t *testing.T) {
+			sink := newTestSink(t)
+			cfg := testConfig(t, sink.addr)
+			cfg.Replay.MaxBytesPerSecond = budget
+			c, err := newGRPCClient(context.Background(), cfg, sink.addr, componenttest.NewNopHost(), componenttest.NewNopTelemetrySettings(), "test")
+			require.NoError(t, err)
+			defer func() { _ = c.close() }()
+			res, serr := c.export(context.Background(), kindTraces, body)
+			require.Nil(t, serr)
+			if budget == 0 {
+				assert.Zero(t, res.wireBytes)
+				return
+			}
+			var z sliceWriter
+			require.NoError(t, gzipAppend(&z, body))
+			assert.Equal(t, len(z.b)+5, res.wireBytes, "the gzip message and its header")
+		})
+	}
 }
