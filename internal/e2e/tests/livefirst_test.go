@@ -325,15 +325,19 @@ func TestLiveFirstAfterOutage(t *testing.T) {
 }
 
 // TestKill9DuringLiveFirstReplay: a backlog of 100,000 spans builds up with
-// the backend down; the backend comes back behind a replay cap (about 5 s of
-// drain) and live spans flow; mid-drain, with both the live range and the
-// backlog being read, the collector is killed with SIGKILL and started again
-// on the same buffer directory (the live range and its acknowledgements come
-// back from the cursor file). Every span the collector acknowledged reaches
-// the backend (received ⊇ accepted, by span ID), no item is counted as
-// dropped in either life (no budget pressure), the buffer empties to exactly
-// 0 and the state returns to online, and the duplicates are bounded by the
-// requests in flight at the kill (max_in_flight 2) plus one per reconnect.
+// the backend down; the backend comes back behind a replay cap (about 22 s of
+// drain) and live spans flow fast (5 spans a request, 4 senders back to back),
+// so that the live range runs more than 4,000 records ahead of the backlog
+// (beyond the cursor's 3,456-record window of out-of-order acknowledgements:
+// the live range's own acknowledged prefix must carry them); mid-drain the
+// collector is killed with SIGKILL and started again on the same buffer
+// directory (the live range and its acknowledgements come back from the
+// cursor file). Every span the collector acknowledged reaches the backend
+// (received ⊇ accepted, by span ID), no item is counted as dropped in either
+// life (no budget pressure), the buffer empties to exactly 0 and the state
+// returns to online, and the duplicates are bounded by the requests in flight
+// at the kill (max_in_flight 2) plus one per reconnect: forgetting the live
+// range's acknowledgements would send the ~20,000 live spans again.
 func TestKill9DuringLiveFirstReplay(t *testing.T) {
 	const (
 		backlog    = 100_000
@@ -346,7 +350,7 @@ func TestKill9DuringLiveFirstReplay(t *testing.T) {
 	arrivals := &arrivalLog{}
 	sink.SetFailureFunc(arrivals.observe)
 	c := startLiveFirstEdge(t, sink, "live_first", map[string]string{
-		"EDGE_REPLAY_BPS":      "1000000",
+		"EDGE_REPLAY_BPS":      "250000",
 		"EDGE_BATCH_MAX_ITEMS": strconv.Itoa(batchItems),
 	})
 	client := e2e.NewGRPCClient(t, c.grpcEndpoint())
@@ -364,35 +368,48 @@ func TestKill9DuringLiveFirstReplay(t *testing.T) {
 	e2e.Eventually(t, 30*time.Second, 5*time.Millisecond, func() bool { return sink.SpanCount() > 0 },
 		"the backend's first request after the outage")
 
-	// Live spans all along, through the kill: only acknowledged ones count.
+	// Live spans all along, through the kill, from 4 senders: only
+	// acknowledged ones count.
 	var mu sync.Mutex
 	var accepted []uint64
-	var next uint64
+	var next atomic.Uint64
 	stop := make(chan struct{})
+	var senders sync.WaitGroup
+	for range 4 {
+		senders.Add(1)
+		go func() {
+			defer senders.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				from := liveBase + next.Add(liveBatch) - liveBatch
+				td := smallTraces(from, liveBatch, time.Now())
+				if ok, _, _ := sendUntilAccepted(ctx, client, td, time.Now().Add(30*time.Second)); ok {
+					mu.Lock()
+					accepted = append(accepted, seqRange(from, from+liveBatch)...)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
 	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-			td := smallTraces(liveBase+next, liveBatch, time.Now())
-			ok, _, _ := sendUntilAccepted(ctx, client, td, time.Now().Add(30*time.Second))
-			if ok {
-				mu.Lock()
-				accepted = append(accepted, seqRange(liveBase+next, liveBase+next+liveBatch)...)
-				mu.Unlock()
-			}
-			next += liveBatch
-		}
-	}()
+	go func() { senders.Wait(); close(done) }()
+	const liveAhead = 4000 * liveBatch // live records beyond the cursor's out-of-order window
 	e2e.Eventually(t, time.Minute, 20*time.Millisecond, func() bool {
-		arrivals.mu.Lock()
-		defer arrivals.mu.Unlock()
-		return arrivals.backlogSpans >= backlog/3 && arrivals.liveBytes > 0
-	}, "a third of the backlog and some live data delivered")
+		mu.Lock()
+		n := len(accepted)
+		mu.Unlock()
+		return n >= liveAhead
+	}, "%d live spans acknowledged", liveAhead)
+	arrivals.mu.Lock()
+	if arrivals.backlogSpans >= backlog {
+		t.Fatalf("the backlog drained before the kill: raise the backlog or lower the cap")
+	}
+	arrivals.mu.Unlock()
+	time.Sleep(time.Second) // their acknowledgements by the backend reach the cursor file
 	if d := c.edgeMetric("exporter_edge_items_dropped", nil); d != 0 {
 		t.Errorf("first life: items_dropped = %v before the kill, want 0", d)
 	}
@@ -405,7 +422,10 @@ func TestKill9DuringLiveFirstReplay(t *testing.T) {
 	if code := c.Kill(); code != 137 {
 		t.Fatalf("kill -9: exit code %d", code)
 	}
-	t.Logf("killed with %d of %d backlog spans delivered", atKill, backlog)
+	mu.Lock()
+	liveAtKill := len(accepted)
+	mu.Unlock()
+	t.Logf("killed with %d of %d backlog spans and %d live spans delivered", atKill, backlog, liveAtKill)
 	c.Restart()
 
 	e2e.Eventually(t, 2*time.Minute, 100*time.Millisecond, func() bool {
