@@ -367,6 +367,7 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 		ep.client.reconnect()
 	}
 	sctx, cancel := context.WithTimeout(withClientMetadata(ctx, b.meta), e.cfg.Timeout)
+	started := e.eps.now()
 	res, serr := ep.client.export(sctx, b.kind, b.body)
 	cancel()
 	bg := context.Background()
@@ -431,10 +432,10 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 			if serr.retryAfter > 0 {
 				fields = append(fields, zap.Duration("retry_after", serr.retryAfter), zap.Duration("retry_after_honoured", hint))
 			}
-			e.endpointFailed(ep, serr, hint, fields...)
+			e.endpointFailed(ep, serr, hint, started, fields...)
 			e.reportResult(ep, serr)
 		} else {
-			e.eps.failure(ep, serr, hint)
+			e.eps.failure(ep, serr, hint, started)
 		}
 		e.retryNeeded.Store(true)
 		if ctx.Err() == nil {

@@ -41,6 +41,9 @@ type endpoint struct {
 	state     endpointState
 	downSince time.Time
 	lastUsed  time.Time
+	// okAt is when a request or probe last succeeded: a failure of one that
+	// started before it is stale (it says nothing about the endpoint now).
+	okAt time.Time
 	// admitted is when the endpoint joined the set or last became healthy
 	// again: its slow start begins there (weights.go).
 	admitted time.Time
@@ -195,6 +198,7 @@ func (s *endpointSet) success(e *endpoint) (up bool, outage time.Duration, attem
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e.lastUsed = s.now()
+	e.okAt = s.now()
 	if e.state == epFailing || e.state == epProbing {
 		up, outage, attempts = true, s.now().Sub(e.downSince), e.failures
 		e.state = epHealthy
@@ -209,10 +213,16 @@ func (s *endpointSet) success(e *endpoint) (up bool, outage time.Duration, attem
 
 // failure puts the endpoint in backoff (exponential with jitter, at least the
 // backend's Retry-After hint). down is true when the endpoint was healthy
-// until now (the outage starts).
-func (s *endpointSet) failure(e *endpoint, err error, hint time.Duration) (down bool) {
+// until now (the outage starts). A failure of a request or probe that started
+// before the endpoint's last success (started; zero: unknown) is stale: a
+// slow request of the outage that failed after a probe found the backend
+// back must not mark it down again.
+func (s *endpointSet) failure(e *endpoint, err error, hint time.Duration, started time.Time) (down bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !started.IsZero() && started.Before(e.okAt) {
+		return false
+	}
 	e.lastUsed = s.now()
 	if e.state == epHealthy {
 		down = true

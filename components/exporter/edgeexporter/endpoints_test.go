@@ -26,12 +26,12 @@ func TestEndpointBackoff(t *testing.T) {
 
 	for round := range 2 {
 		for i, interval := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second} {
-			s.failure(ep, errDown, 0)
+			s.failure(ep, errDown, 0, time.Time{})
 			wait := ep.downUntil.Sub(now)
 			lo, hi := time.Duration(float64(interval)*0.75), time.Duration(float64(interval)*1.25)+time.Nanosecond
 			assert.True(t, wait >= lo && wait <= hi, "round %d failure %d: wait %v, want in [%v, %v]", round, i, wait, lo, hi)
 		}
-		s.failure(ep, errDown, time.Minute)
+		s.failure(ep, errDown, time.Minute, time.Time{})
 		assert.Equal(t, time.Minute, ep.downUntil.Sub(now), "round %d: the backend's hint is a floor", round)
 		s.success(ep) // the next round starts again at initial_interval
 	}

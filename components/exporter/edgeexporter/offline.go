@@ -249,8 +249,8 @@ func (e *edgeExporter) endpointOK(ep *endpoint) {
 // endpointFailed records a retryable failure of a request or probe to ep, and
 // logs the start of an outage (only then: the failures that follow are
 // counted, and shown by the summary and the status page).
-func (e *edgeExporter) endpointFailed(ep *endpoint, err error, hint time.Duration, fields ...zap.Field) {
-	if e.eps.failure(ep, err, hint) {
+func (e *edgeExporter) endpointFailed(ep *endpoint, err error, hint time.Duration, started time.Time, fields ...zap.Field) {
+	if e.eps.failure(ep, err, hint, started) {
 		e.logger.Warn("Endpoint down", append([]zap.Field{zap.String("endpoint", ep.id), zap.String("reason", err.Error())}, fields...)...)
 	}
 }
@@ -292,13 +292,14 @@ func (e *edgeExporter) probe(ctx context.Context, ep *endpoint) {
 		ep.client.reconnect()
 	}
 	pctx, cancel := context.WithTimeout(context.WithValue(ctx, probeKey{}, true), e.cfg.Timeout)
+	started := e.eps.now()
 	_, serr := ep.client.export(pctx, kindTraces, nil)
 	cancel()
 	if ctx.Err() != nil {
 		return
 	}
 	if serr != nil && !serr.permanent && !serr.serverError && !serr.tooLarge {
-		e.endpointFailed(ep, serr, capRetryAfter(serr.retryAfter, e.cfg.Retry.MaxInterval), zap.Bool("probe", true))
+		e.endpointFailed(ep, serr, capRetryAfter(serr.retryAfter, e.cfg.Retry.MaxInterval), started, zap.Bool("probe", true))
 		e.reportResult(ep, serr)
 		return
 	}

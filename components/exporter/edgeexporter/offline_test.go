@@ -46,7 +46,7 @@ func TestTenMinuteOutageLogLines(t *testing.T) {
 		for _, ep := range []*endpoint{a, b} {
 			if ep.healthy(now) {
 				require.True(t, ep.state == epHealthy || e.eps.beginProbe(ep))
-				e.endpointFailed(ep, refused, 0)
+				e.endpointFailed(ep, refused, 0, time.Time{})
 				attempts++
 			}
 		}

@@ -64,7 +64,7 @@ func TestZonePreferenceAndSpillOver(t *testing.T) {
 
 	// a2 fails: one healthy endpoint in zone a, fewer than min_healthy 2:
 	// spill-over to every healthy endpoint.
-	s.failure(a2, errors.New("down"), 0)
+	s.failure(a2, errors.New("down"), 0, time.Time{})
 	assert.Equal(t, map[string]int{"a1": 1000, "b1": 1000, "b2": 1000}, shares(s, n), "spill-over")
 
 	// min_healthy 1: the one healthy endpoint of zone a takes everything.
@@ -148,7 +148,7 @@ func TestSlowStartRamp(t *testing.T) {
 	t.Logf("fresh endpoint's requests per 1000 at each second after admission: %v", measure())
 
 	// It fails and comes back: the ramp starts again.
-	s.failure(fresh, errors.New("down"), 0)
+	s.failure(fresh, errors.New("down"), 0, time.Time{})
 	*now = now.Add(2 * time.Minute)
 	s.success(fresh)
 	t.Logf("after readmission: %v", measure())
