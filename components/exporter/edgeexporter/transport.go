@@ -92,6 +92,11 @@ func redactURL(ep string) string {
 	if i := strings.Index(ep, "://"); i >= 0 {
 		prefix, rest = ep[:i+3], ep[i+3:]
 	}
+	// gRPC target schemes put the authority after a third slash
+	// (dns:///user:token@host): skip the slashes that lead the rest.
+	for strings.HasPrefix(rest, "/") {
+		prefix, rest = prefix+"/", rest[1:]
+	}
 	host, path := rest, ""
 	if i := strings.Index(rest, "/"); i >= 0 {
 		host, path = rest[:i], rest[i:]
