@@ -40,7 +40,7 @@ func newTLSTestSink(t *testing.T, cfg *tls.Config) *testSink {
 // mtlsServerConfig requires a client certificate signed by ca.
 func mtlsServerConfig(ca *testCA, cert tls.Certificate) *tls.Config {
 	return &tls.Config{
-		Certificates: []tls.Certificate{cert}, ClientCAs: ca.pool,
+		Certificates: []tls.Certificate{cert}, ClientCAs: ca.Pool,
 		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12,
 	}
 }
@@ -49,7 +49,7 @@ func mtlsServerConfig(ca *testCA, cert tls.Certificate) *tls.Config {
 // when certPEM is not empty.
 func clientTLS(ca *testCA, certPEM, keyPEM []byte) configtls.ClientConfig {
 	c := configtls.NewDefaultClientConfig()
-	c.CAPem = configopaque.String(ca.certPEM)
+	c.CAPem = configopaque.String(ca.CertPEM)
 	c.CertPem = configopaque.String(certPEM)
 	c.KeyPem = configopaque.String(keyPEM)
 	return c
@@ -60,8 +60,8 @@ func clientTLS(ca *testCA, certPEM, keyPEM []byte) configtls.ClientConfig {
 // data stays in the log).
 func TestStaticMTLS(t *testing.T) {
 	ca := newTestCA(t)
-	_, _, serverCert := ca.issue(t, false, "backend", "127.0.0.1")
-	clientCert, clientKey, _ := ca.issue(t, true, "edge")
+	_, _, serverCert := ca.Issue(t, false, "backend", "127.0.0.1")
+	clientCert, clientKey, _ := ca.Issue(t, true, "edge")
 	sink := newTLSTestSink(t, mtlsServerConfig(ca, serverCert))
 
 	t.Run("with a client certificate", func(t *testing.T) {
@@ -89,8 +89,8 @@ func TestStaticMTLS(t *testing.T) {
 // (the SRV target name), over mTLS; the certificate holds no IP address.
 func TestDiscoveryTLSServerName(t *testing.T) {
 	ca := newTestCA(t)
-	_, _, serverCert := ca.issue(t, false, "gw-0", "gw-0.backend.test")
-	clientCert, clientKey, _ := ca.issue(t, true, "edge")
+	_, _, serverCert := ca.Issue(t, false, "gw-0", "gw-0.backend.test")
+	clientCert, clientKey, _ := ca.Issue(t, true, "edge")
 	sink := newTLSTestSink(t, mtlsServerConfig(ca, serverCert))
 
 	for _, tt := range []struct {
@@ -160,8 +160,8 @@ func otlpHTTPBackend(spans *atomic.Int64) http.Handler {
 // http.tls.insecure.
 func TestDiscoveryHTTPSchemeFromConfig(t *testing.T) {
 	ca := newTestCA(t)
-	_, _, serverCert := ca.issue(t, false, "gw-0", "gw-0.backend.test")
-	clientCert, clientKey, _ := ca.issue(t, true, "edge")
+	_, _, serverCert := ca.Issue(t, false, "gw-0", "gw-0.backend.test")
+	clientCert, clientKey, _ := ca.Issue(t, true, "edge")
 
 	t.Run("https by default", func(t *testing.T) {
 		var spans atomic.Int64

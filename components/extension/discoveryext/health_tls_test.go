@@ -45,7 +45,7 @@ func srvFor(t *testing.T, name, target, addr string) *dnsServer {
 // default (plain text) it is unhealthy.
 func TestHealthGRPCOverTLS(t *testing.T) {
 	ca := newTestCA(t)
-	_, _, serverCert := ca.issue(t, false, "gw-0", "gw-0.gateway.test")
+	_, _, serverCert := ca.Issue(t, false, "gw-0", "gw-0.gateway.test")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	hs := health.NewServer()
@@ -66,7 +66,7 @@ func TestHealthGRPCOverTLS(t *testing.T) {
 		cfg.PanicThreshold = 0
 		if !plain {
 			cfg.HealthCheck.TLS.Insecure = false
-			cfg.HealthCheck.TLS.CAPem = configopaque.String(ca.certPEM)
+			cfg.HealthCheck.TLS.CAPem = configopaque.String(ca.CertPEM)
 		}
 		return startExtension(t, cfg)
 	}
@@ -85,8 +85,8 @@ func TestHealthGRPCOverTLS(t *testing.T) {
 // verify the SRV target name; a client certificate is sent when configured.
 func TestHealthHTTPOverTLS(t *testing.T) {
 	ca := newTestCA(t)
-	_, _, serverCert := ca.issue(t, false, "gw-0", "gw-0.gateway.test")
-	clientCertPEM, clientKeyPEM, _ := ca.issue(t, true, "agent")
+	_, _, serverCert := ca.Issue(t, false, "gw-0", "gw-0.gateway.test")
+	clientCertPEM, clientKeyPEM, _ := ca.Issue(t, true, "agent")
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/health" {
 			w.WriteHeader(http.StatusNotFound)
@@ -95,7 +95,7 @@ func TestHealthHTTPOverTLS(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	srv.TLS = &tls.Config{
-		Certificates: []tls.Certificate{serverCert}, ClientCAs: ca.pool,
+		Certificates: []tls.Certificate{serverCert}, ClientCAs: ca.Pool,
 		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12,
 	}
 	srv.StartTLS()
@@ -108,7 +108,7 @@ func TestHealthHTTPOverTLS(t *testing.T) {
 	cfg.HealthCheck.Type = checkHTTP
 	cfg.HealthCheck.HTTP = HTTPCheckConfig{Path: "/health", ExpectedStatus: http.StatusOK}
 	cfg.HealthCheck.TLS.Insecure = false
-	cfg.HealthCheck.TLS.CAPem = configopaque.String(ca.certPEM)
+	cfg.HealthCheck.TLS.CAPem = configopaque.String(ca.CertPEM)
 	cfg.HealthCheck.TLS.CertPem = configopaque.String(clientCertPEM)
 	cfg.HealthCheck.TLS.KeyPem = configopaque.String(clientKeyPEM)
 	d := startExtension(t, cfg)
