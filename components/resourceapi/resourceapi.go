@@ -47,8 +47,13 @@ func NewPublisher[K comparable, E any](source string, exts map[K]E) *Publisher {
 	return p
 }
 
-// Receivers is the number of receivers found.
-func (p *Publisher) Receivers() int { return len(p.receivers) }
+// Receivers is the number of receivers found (0 for a nil Publisher).
+func (p *Publisher) Receivers() int {
+	if p == nil {
+		return 0
+	}
+	return len(p.receivers)
+}
 
 // Publish sends attrs (copied) when they differ from the last set sent.
 func (p *Publisher) Publish(attrs map[string]string) {

@@ -79,16 +79,18 @@ func tcpProbe(ctx context.Context, addr, _ string) error {
 // does not follow redirects: a redirect is a status like any other, so a
 // probe is never sent to a host other than the endpoint.
 func httpProbe(path string, expected int, tlsFor func(serverName string) *tls.Config) probeFunc {
+	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	// No keep-alive: a connection per check, nothing idle between checks. The
+	// plain-text client is shared; a TLS one is per server name.
+	plain := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}, CheckRedirect: noRedirect}
 	return func(ctx context.Context, addr, serverName string) error {
-		scheme := "http://"
-		tc := tlsFor(serverName)
-		if tc != nil {
+		scheme, client := "http://", plain
+		if tc := tlsFor(serverName); tc != nil {
 			scheme = "https://"
-		}
-		// No keep-alive: a connection per check, nothing idle between checks.
-		client := &http.Client{
-			Transport:     &http.Transport{DisableKeepAlives: true, Proxy: nil, TLSClientConfig: tc},
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			client = &http.Client{
+				Transport:     &http.Transport{DisableKeepAlives: true, Proxy: nil, TLSClientConfig: tc},
+				CheckRedirect: noRedirect,
+			}
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+addr+path, http.NoBody)
 		if err != nil {

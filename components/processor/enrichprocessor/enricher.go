@@ -406,7 +406,9 @@ func (e *enricher) record(r *detectorRun, attrs map[string]value, err error, fir
 		r.result = filtered
 	}
 	e.rebuildLocked()
-	e.pub.Publish(e.detectedLocked())
+	if e.pub.Receivers() > 0 { // most builds have none: do not build the set
+		e.pub.Publish(e.detectedLocked())
+	}
 	anyFailing := false
 	for _, o := range e.runs {
 		anyFailing = anyFailing || o.state == stateFailing

@@ -55,14 +55,14 @@ func (p *filterProcessor) processTraces(ctx context.Context, td ptrace.Traces) (
 	if !p.active() {
 		return td, nil
 	}
+	filtering := len(p.set.rules) > 0
 	before := 0
-	if len(p.set.rules) > 0 {
+	if filtering {
 		before = td.SpanCount()
 		defer func() { p.tel.recordFiltered(ctx, before-td.SpanCount()) }()
 	}
 	st := p.pool.get(ctx, p.set, p.tel, p.red, p.dry)
 	defer p.pool.finish(st)
-	filtering := len(p.set.rules) > 0
 	redacting := p.red.enabled()
 	events := p.set.deepest == levelSub
 	c := &st.cur
@@ -121,14 +121,14 @@ func (p *filterProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.L
 	if !p.active() {
 		return ld, nil
 	}
+	filtering := len(p.set.rules) > 0
 	before := 0
-	if len(p.set.rules) > 0 {
+	if filtering {
 		before = ld.LogRecordCount()
 		defer func() { p.tel.recordFiltered(ctx, before-ld.LogRecordCount()) }()
 	}
 	st := p.pool.get(ctx, p.set, p.tel, p.red, p.dry)
 	defer p.pool.finish(st)
-	filtering := len(p.set.rules) > 0
 	redacting := p.red.enabled()
 	c := &st.cur
 	ld.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool {
@@ -175,14 +175,14 @@ func (p *filterProcessor) processMetrics(ctx context.Context, md pmetric.Metrics
 	if !p.active() {
 		return md, nil
 	}
+	filtering := len(p.set.rules) > 0
 	before := 0
-	if len(p.set.rules) > 0 {
+	if filtering {
 		before = md.DataPointCount()
 		defer func() { p.tel.recordFiltered(ctx, before-md.DataPointCount()) }()
 	}
 	st := p.pool.get(ctx, p.set, p.tel, p.red, p.dry)
 	defer p.pool.finish(st)
-	filtering := len(p.set.rules) > 0
 	redacting := p.red.enabled()
 	points := p.set.deepest == levelSub || redacting
 	c := &st.cur
