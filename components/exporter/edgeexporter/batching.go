@@ -26,14 +26,6 @@ func newInflightSlots(n int) *inflightSlots {
 	return &inflightSlots{max: max(1, n), freed: make(chan struct{}, 1)}
 }
 
-// free reports whether a slot is free now. Only the dispatcher takes slots, so
-// a free slot stays free until it acquires it.
-func (s *inflightSlots) free() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.used < s.max
-}
-
 // acquire takes a slot, waiting for a release; false when ctx is done.
 func (s *inflightSlots) acquire(ctx context.Context) bool {
 	for {
