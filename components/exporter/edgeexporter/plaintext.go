@@ -4,6 +4,7 @@ package edgeexporter // import "github.com/otelcol-edge/otelcol-edge/components/
 
 import (
 	"net"
+	"net/url"
 	"strings"
 
 	"go.uber.org/zap"
@@ -82,7 +83,7 @@ func (e *edgeExporter) warnPlaintext() {
 	for _, target := range plaintextTargets(e.cfg) {
 		e.logger.Warn("Sending to a non-loopback endpoint in plain text (no TLS): telemetry and any credentials "+
 			"in headers can be read and changed on the way; configure TLS unless this network is trusted",
-			zap.String("endpoint", redactURL(target)))
+			zap.String("endpoint", withoutUserInfo(target)))
 	}
 	skipVerify := e.cfg.GRPC.TLS.InsecureSkipVerify
 	if e.cfg.Protocol == ProtocolHTTP {
@@ -93,3 +94,13 @@ func (e *edgeExporter) warnPlaintext() {
 	}
 }
 
+// withoutUserInfo drops the user info of a URL (https://user:token@host) so a
+// credential is never logged.
+func withoutUserInfo(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.User == nil {
+		return endpoint
+	}
+	u.User = nil
+	return u.String()
+}
