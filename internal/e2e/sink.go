@@ -708,6 +708,13 @@ func appendBounded[T any](list []T, v T, limit int) []T {
 // grpcError converts an outcome into a gRPC error (nil if accepted).
 func (o outcome) grpcError() error {
 	if o.err != nil {
+		// A handler whose context ended answers as a real gRPC server
+		// does: DeadlineExceeded or Canceled. The server's deadline
+		// (from grpc-timeout) can pass a moment before the client's, so
+		// an Unavailable here would race the client's own status.
+		if errors.Is(o.err, context.DeadlineExceeded) || errors.Is(o.err, context.Canceled) {
+			return status.FromContextError(o.err).Err()
+		}
 		return status.Error(codes.Unavailable, "sink: "+o.err.Error())
 	}
 	if o.mode != FailNone {
