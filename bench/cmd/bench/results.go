@@ -98,6 +98,8 @@ func (h *harness) report(runErr error) string {
 	w("Generated %s; total harness time %s.\n\n", time.Now().UTC().Format(time.RFC3339), r.total.Round(time.Second))
 	w("Medians of %d interleaved run(s) per collector (ours, anchor, ours, anchor, ...). ", h.o.runs)
 	w("The ratio column is ours/anchor; \"better\" says which direction wins and who wins it.\n\n")
+	w("%s", h.goalsReport())
+	w("## Every scenario\n\n")
 	w("| scenario | metric | ours | anchor | ratio (ours/anchor) | better |\n|---|---|---|---|---|---|\n")
 
 	rows := []row{
