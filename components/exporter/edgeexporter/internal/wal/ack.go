@@ -356,7 +356,7 @@ func (l *Log) reclaim() error {
 		freed += s.size
 	}
 	l.mu.Lock()
-	l.diskBytes -= freed
+	l.addDiskLocked(-freed)
 	l.trashBytes -= freed
 	l.trash = append(failed, l.trash...)
 	// Waiters re-check either way: after a failure they retry the unlink

@@ -98,7 +98,7 @@ func (l *Log) appendLocked(ctx context.Context, frame []byte, h recordHeader, me
 		if roll {
 			growth += segmentHeaderSize
 		}
-		if l.opts.MaxBytes > 0 && l.diskBytes+growth > l.opts.MaxBytes {
+		if l.opts.MaxBytes > 0 && l.usedLocked()+growth > l.opts.MaxBytes {
 			ok, err := l.makeRoomLocked(ctx)
 			if err != nil {
 				return 0, nil, err
@@ -138,7 +138,7 @@ func (l *Log) writeLocked(act *segment, frame []byte, h recordHeader, memCopy []
 				act.broken.Store(true)
 				l.nextSeq++
 				act.size += int64(n)
-				l.diskBytes += int64(n)
+				l.addDiskLocked(int64(n))
 				werr = fmt.Errorf("%w (truncate failed: %v)", werr, terr)
 				// Put the burned sequence under the watermark so that
 				// recovery does not count its torn frame as a lost record:
@@ -150,7 +150,7 @@ func (l *Log) writeLocked(act *segment, frame []byte, h recordHeader, memCopy []
 		return 0, werr
 	}
 	act.size += int64(n)
-	l.diskBytes += int64(n)
+	l.addDiskLocked(int64(n))
 	act.recs = append(act.recs, recMeta{
 		seq: seq, off: uint32(off), length: h.length, items: h.items, kind: h.kind, atMs: sinceBirth(act.born),
 	})
@@ -190,7 +190,7 @@ func (l *Log) rollLocked() error {
 			l.segs = append(l.segs, old)
 			return fmt.Errorf("wal: remove %s: %w", old.path, err)
 		}
-		l.diskBytes -= old.size
+		l.addDiskLocked(-old.size)
 		old = nil
 	}
 	path := l.segPath(l.nextSeq)
@@ -210,7 +210,7 @@ func (l *Log) rollLocked() error {
 	now := time.Now().UnixNano()
 	l.segs = append(l.segs, &segment{first: l.nextSeq, path: path, size: segmentHeaderSize, w: f, durable: l.nextSeq - 1,
 		born: now, mtime: now})
-	l.diskBytes += segmentHeaderSize
+	l.addDiskLocked(segmentHeaderSize)
 	l.kickBackground()
 	return nil
 }

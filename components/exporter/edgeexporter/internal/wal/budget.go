@@ -14,26 +14,59 @@ import (
 // or returns the error to give to the appender. Must hold mu; it releases it
 // while waiting for space or unlinking.
 func (l *Log) makeRoomLocked(ctx context.Context) (bool, error) {
+	if applied, ok, err := l.localRoomLocked(ctx); applied {
+		return ok, err
+	}
+	if l.shared != nil {
+		// Space other logs of the shared budget free without dropping.
+		if l.shared.reclaimOthers(l) {
+			return true, nil
+		}
+	}
+	switch l.opts.WhenFull {
+	case DropNewest:
+		l.st.RejectedFull++
+		return false, fmt.Errorf("%w: %d of %d bytes used", ErrFull, l.usedLocked(), l.opts.MaxBytes)
+	case Block:
+		if l.shared != nil {
+			// Acknowledgements in any log of the budget free space: poll.
+			return l.shared.waitSpace(ctx, l)
+		}
+		return l.waitSpaceLocked(ctx)
+	default: // DropOldest
+		if l.shared != nil {
+			return l.shared.evict(l)
+		}
+		return l.evictOneLocked()
+	}
+}
+
+// localRoomLocked frees space of this log without dropping data: the
+// trash, an acknowledged active segment, segments acknowledged inside the
+// live range. applied reports that a step was taken, ok and err its result.
+// Must hold mu; it may release it while unlinking or waiting.
+func (l *Log) localRoomLocked(ctx context.Context) (applied, ok bool, err error) {
 	// Acknowledged segments waiting to be unlinked come first.
 	if l.trashBytes > 0 {
 		if len(l.trash) > 0 {
 			l.mu.Unlock()
 			err := l.reclaim()
 			l.mu.Lock()
-			return err == nil, err
+			return true, err == nil, err
 		}
 		// Another goroutine is unlinking them: wait for it.
-		return l.waitSpaceLocked(ctx)
+		ok, err := l.waitSpaceLocked(ctx)
+		return true, ok, err
 	}
 	// Acknowledged data in the active segment can be reclaimed by rolling.
 	if act := l.active(); act != nil && len(act.recs) > 0 && (act.lastSeq() <= l.cursor ||
 		l.liveStart > 0 && act.first >= l.liveStart && act.lastSeq() <= l.liveCursor) {
 		if err := l.rollLocked(); err != nil {
 			l.setErr(err)
-			return false, err
+			return true, false, err
 		}
 		l.advancedLocked()
-		return true, nil
+		return true, true, nil
 	}
 	// Sealed segments acknowledged inside the live range go to the trash
 	// only when a cursor moves (advancedLocked): offline, none moves, so
@@ -42,32 +75,48 @@ func (l *Log) makeRoomLocked(ctx context.Context) (bool, error) {
 		before := len(l.trash)
 		l.advancedLocked()
 		if len(l.trash) > before {
-			return true, nil
+			return true, true, nil
 		}
 	}
-	switch l.opts.WhenFull {
-	case DropNewest:
-		l.st.RejectedFull++
-		return false, fmt.Errorf("%w: %d of %d bytes used", ErrFull, l.diskBytes, l.opts.MaxBytes)
-	case Block:
-		return l.waitSpaceLocked(ctx)
-	default: // DropOldest
-		if len(l.segs) > 1 {
-			if err := l.evictFrontLocked(); err != nil {
-				l.setErr(err)
-				return false, err
-			}
-			return true, nil
+	return false, false, nil
+}
+
+// evictOneLocked evicts the oldest segment of this log (DropOldest): it
+// reports false when the log holds no record to evict. Must hold mu.
+func (l *Log) evictOneLocked() (bool, error) {
+	if len(l.segs) > 1 {
+		if err := l.evictFrontLocked(); err != nil {
+			l.setErr(err)
+			return false, err
 		}
-		if act := l.active(); act != nil && len(act.recs) > 0 {
-			// Only the active segment is left: roll so it can be evicted.
-			if err := l.rollLocked(); err != nil {
-				l.setErr(err)
-				return false, err
-			}
-			return true, nil
+		return true, nil
+	}
+	if act := l.active(); act != nil && len(act.recs) > 0 {
+		// Only the active segment is left: roll so it can be evicted.
+		if err := l.rollLocked(); err != nil {
+			l.setErr(err)
+			return false, err
 		}
-		return false, nil
+		return true, nil
+	}
+	return false, nil
+}
+
+// usedLocked is the disk usage the budget is checked against: the shared
+// budget's when there is one. Must hold mu.
+func (l *Log) usedLocked() int64 {
+	if l.shared != nil {
+		return l.shared.used.Load()
+	}
+	return l.diskBytes
+}
+
+// addDiskLocked changes the log's disk usage (and the shared budget's).
+// Must hold mu.
+func (l *Log) addDiskLocked(n int64) {
+	l.diskBytes += n
+	if l.shared != nil {
+		l.shared.used.Add(n)
 	}
 }
 
@@ -154,7 +203,7 @@ func (l *Log) evictFrontLocked() error {
 		l.trashBytes += s.size
 		l.setErr(fmt.Errorf("wal: evict %s: %w", s.path, rerr))
 	} else {
-		l.diskBytes -= s.size
+		l.addDiskLocked(-s.size)
 	}
 	l.afterDropLocked()
 	return nil

@@ -242,6 +242,12 @@ type Options struct {
 	// OnFsync, if set, is called with the duration of every fsync of a
 	// segment file (for latency metrics). It must not call into the Log.
 	OnFsync func(time.Duration)
+	// Shared, if set, is a disk budget shared with other logs (see
+	// SharedBudget): MaxBytes bounds the segment bytes of all of them.
+	Shared *SharedBudget
+	// Class ranks the log in a shared budget: DropOldest evicts from the
+	// log with the highest Class first (the lowest priority).
+	Class int
 	// Logf, if set, receives notable events (recovery notes, I/O errors). It
 	// may be called with internal locks held and must not call into the Log.
 	Logf func(format string, args ...any)
@@ -403,6 +409,9 @@ type Log struct {
 	spaceWait bool
 	st        Stats // counters guarded by mu
 	recovery  Recovery
+	// shared is the budget shared with other logs (nil: MaxBytes is this
+	// log's alone); set once recovered.
+	shared *SharedBudget
 
 	syncMu         sync.Mutex // serialises fsyncs and closing of segment files
 	fsyncs         atomic.Uint64
@@ -478,6 +487,9 @@ func Open(dir string, opts Options) (*Log, error) {
 		_ = l.cur.close()
 		l.releaseResources()
 		return nil, err
+	}
+	if opts.Shared != nil {
+		opts.Shared.register(l)
 	}
 	l.startBackground()
 	return l, nil
@@ -624,6 +636,9 @@ func (l *Log) Close() error {
 		}
 	}
 	l.cmu.Unlock()
+	if l.opts.Shared != nil {
+		l.opts.Shared.unregister(l)
+	}
 	l.releaseResources()
 	return errors.Join(errs...)
 }
