@@ -237,9 +237,9 @@ const (
 
 // ReplayConfig configures the order of delivery after an outage.
 type ReplayConfig struct {
-	// Order is "in_order" (default: the log in append order) or
-	// "live_first" (data appended after the backend answered again first,
-	// the backlog in the remaining capacity).
+	// Order is "live_first" (default: data appended after the backend
+	// answered again first, the backlog in the remaining capacity) or
+	// "in_order" (the log in append order).
 	Order string `mapstructure:"order"`
 
 	// MinShare is the share of requests that goes to the backlog while

@@ -76,7 +76,7 @@ func createDefaultConfig() component.Config {
 			BatchMaxBytes: defaultBatchMaxBytes,
 			FlushInterval: defaultFlushInterval,
 		},
-		Replay: ReplayConfig{Order: ReplayInOrder, MinShare: defaultReplayMinShare},
+		Replay: ReplayConfig{Order: ReplayLiveFirst, MinShare: defaultReplayMinShare},
 		Retry: RetryConfig{
 			InitialInterval:      time.Second,
 			MaxInterval:          30 * time.Second,

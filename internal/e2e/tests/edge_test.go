@@ -467,7 +467,9 @@ func TestFlappingBackend(t *testing.T) {
 	}
 	const perRequest = 20
 	sink := e2e.NewSink(t, e2e.SinkOptions{KeepData: true, MaxKeptRequests: 1_000_000})
-	c := startEdge(t, sink, "", map[string]string{"EDGE_MAX_IN_FLIGHT": "1", "EDGE_BATCH_MAX_ITEMS": "200"})
+	// In order: the property under test is replay.order in_order's (live_first
+	// sends live data ahead of the backlog after each outage).
+	c := startEdge(t, sink, "", map[string]string{"EDGE_MAX_IN_FLIGHT": "1", "EDGE_BATCH_MAX_ITEMS": "200", "EDGE_REPLAY_ORDER": "in_order"})
 	client := e2e.NewGRPCClient(t, c.grpcEndpoint())
 
 	ctx, cancel := context.WithCancel(context.Background())
