@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"regexp"
 	"runtime"
@@ -182,6 +183,10 @@ type keyring struct {
 
 	mu    sync.Mutex
 	cache map[cacheKey]cipher.AEAD // AEADs of the salts of earlier runs
+
+	// epochs are the key epochs of the log as of the start (nil: none),
+	// for openRecord.
+	epochs atomic.Pointer[keyEpochs]
 }
 
 type cacheKey struct {
@@ -352,11 +357,19 @@ func (kr *keyring) open(kind uint8, env []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: record encrypted with key id %q, and buffer.encryption.keys is empty", errKeyUnavailable, id)
 	}
 	k := kr.keys[id]
-	if k == nil {
-		return nil, fmt.Errorf("%w: record encrypted with key id %q, which is not in buffer.encryption.keys", errKeyUnavailable, id)
-	}
 	fp := env[3+n : 3+n+envFPSize]
-	if !hmac.Equal(fp, k.fp[:]) {
+	if k == nil || !hmac.Equal(fp, k.fp[:]) {
+		// The key id and fingerprint are read before anything
+		// authenticates them: a record sealed by a configured key whose
+		// id or fingerprint was edited on disk is altered, not waiting for
+		// a key.
+		if by := kr.sealedBy(kind, env, n); by != nil {
+			return nil, fmt.Errorf("%w: it names key id %q (fingerprint %s) but was sealed with the key configured as id %q",
+				errRecordTampered, id, hex.EncodeToString(fp), by.id)
+		}
+		if k == nil {
+			return nil, fmt.Errorf("%w: record encrypted with key id %q, which is not in buffer.encryption.keys", errKeyUnavailable, id)
+		}
 		return nil, fmt.Errorf("%w: the key configured as id %q (fingerprint %s) is not the one the record was written with (fingerprint %s)",
 			errKeyUnavailable, id, k.fingerprintHex(), hex.EncodeToString(fp))
 	}
@@ -392,6 +405,84 @@ func (kr *keyring) open(kind uint8, env []byte) ([]byte, error) {
 		sealScratch.Put(scratch)
 	}
 	return out, err
+}
+
+// sealedBy returns the configured key that sealed env (whose key id is n
+// bytes long) under another key id or fingerprint than env names, or nil:
+// it tries each key with its own id and fingerprint in the authenticated
+// data in place of the stored ones. Used only when the named key is not
+// configured or its fingerprint differs: a record that authenticates this
+// way was sealed by that key and its header altered afterwards.
+func (kr *keyring) sealedBy(kind uint8, env []byte, n int) *bufferKey {
+	hdrLen := 3 + n + envFPSize + envSaltSize + envNonceSize
+	salt := env[3+n+envFPSize : 3+n+envFPSize+envSaltSize]
+	nonce := env[hdrLen-envNonceSize : hdrLen]
+	var aadBuf [3 + 255 + envFPSize + envSaltSize + envNonceSize + 1]byte
+	for _, k := range kr.keys {
+		aad := append(aadBuf[:0], env[0], env[1], byte(len(k.id)))
+		aad = append(aad, k.id...)
+		aad = append(aad, k.fp[:]...)
+		aad = append(aad, salt...)
+		aad = append(aad, nonce...)
+		aad = append(aad, kind)
+		var ck cacheKey
+		ck.id = k.id
+		copy(ck.salt[:], salt)
+		aead, err := kr.aeadFor(k, ck)
+		if err != nil {
+			continue
+		}
+		if _, err := aead.Open(nil, nonce, env[hdrLen:], aad); err == nil {
+			return k
+		}
+	}
+	return nil
+}
+
+// setEpochs gives the keyring the key epochs of the log (see openRecord).
+func (kr *keyring) setEpochs(ke keyEpochs) {
+	if kr != nil {
+		kr.epochs.Store(&ke)
+	}
+}
+
+// openRecord decrypts the envelope of the log record seq of signal kind:
+// like open, and a record whose key is not available is checked against the
+// key epochs: if the epoch covering seq says another key id (or plain text)
+// or another fingerprint was in use when seq was written, the record's key
+// id or fingerprint was altered on disk: errRecordTampered, never a wait for
+// a key that will not come. A record that names the key of its epoch, which
+// is not configured, stays errKeyUnavailable. Sequences that no epoch
+// covers (written before the key epochs file existed, or after it was
+// deleted) are judged by open alone.
+func (kr *keyring) openRecord(kind uint8, seq uint64, env []byte) ([]byte, error) {
+	plain, err := kr.open(kind, env)
+	if err == nil || !errors.Is(err, errKeyUnavailable) || kr == nil {
+		return plain, err
+	}
+	ke := kr.epochs.Load()
+	if ke == nil {
+		return nil, err
+	}
+	i, ok := ke.covering(seq)
+	if !ok {
+		return nil, err
+	}
+	ep := ke.Epochs[i]
+	n := int(env[2]) // open checked the envelope's length
+	id, fp := string(env[3:3+n]), hex.EncodeToString(env[3+n:3+n+envFPSize])
+	span := fmt.Sprintf("records from %d", ep.FirstSeq)
+	if e := ke.end(i); e != math.MaxUint64 {
+		span = fmt.Sprintf("records %d to %d", ep.FirstSeq, e)
+	}
+	switch {
+	case ep.KeyID == "":
+		return nil, fmt.Errorf("%w: record %d names key id %q, but %s were written in plain text", errRecordTampered, seq, id, span)
+	case ep.KeyID != id || ep.Fingerprint != fp:
+		return nil, fmt.Errorf("%w: record %d names key id %q (fingerprint %s), but %s were written with key id %q (fingerprint %s)",
+			errRecordTampered, seq, id, fp, span, ep.KeyID, ep.Fingerprint)
+	}
+	return nil, err
 }
 
 func (kr *keyring) aeadFor(k *bufferKey, ck cacheKey) (cipher.AEAD, error) {

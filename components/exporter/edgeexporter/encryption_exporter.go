@@ -78,6 +78,9 @@ func (e *edgeExporter) advanceKeyEpochs(dir string) error {
 	}
 	st := e.log.Stats()
 	next, released := ke.advance(active, st.AckedSeq, st.LastSeq)
+	// Which key wrote which sequences, for telling an altered record
+	// from one whose key is missing (decrypt).
+	e.keys.setEpochs(next)
 	for _, id := range released {
 		e.logger.Info("No record in the buffer needs this key any more: it can be removed from buffer.encryption.keys (dead-letter entries encrypted with it still need it to be read)",
 			zap.String("key_id", id))
@@ -96,14 +99,17 @@ func (e *edgeExporter) advanceKeyEpochs(dir string) error {
 
 // decrypt opens an encrypted record. A record that does not authenticate
 // under the key it names (damaged or altered on disk) is acknowledged and
-// counted as dropped (reason corrupt): errRecordTampered. A record whose key
+// counted as dropped (reason corrupt): errRecordTampered. So is a record
+// whose key id or fingerprint was altered: one that names another key than
+// the key epoch of its sequence says wrote it, or that a configured key
+// authenticates under another id or fingerprint (openRecord). A record whose
 // is not available (which the check at start prevents, unless the key epochs
 // were lost) is never dropped: the dispatcher stops sending, reports the
 // error and retries every sending.flush_interval; a restart with the key
 // configured sends it.
 func (e *edgeExporter) decrypt(ctx context.Context, rec wal.Record) ([]byte, error) {
 	kind := rec.Kind &^ kindEncrypted
-	plain, err := e.keys.open(kind, rec.Payload)
+	plain, err := e.keys.openRecord(kind, rec.Seq, rec.Payload)
 	switch {
 	case err == nil:
 		return plain, nil

@@ -123,6 +123,18 @@ func (ke keyEpochs) end(i int) uint64 {
 	return math.MaxUint64
 }
 
+// covering returns the epoch that covers seq; false when seq is below the
+// first epoch (written before the file existed or was last recreated: the
+// key it was written with is not known).
+func (ke keyEpochs) covering(seq uint64) (int, bool) {
+	for i := len(ke.Epochs) - 1; i >= 0; i-- {
+		if ke.Epochs[i].FirstSeq <= seq {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
 // needed reports whether epoch i may hold records that are not acknowledged:
 // sequences in (acked, last].
 func (ke keyEpochs) needed(i int, acked, last uint64) bool {
