@@ -174,6 +174,14 @@ type BufferConfig struct {
 	// Encryption, when it lists keys, encrypts the buffer at rest (records of
 	// the log and dead-letter entries) with AES-256-GCM. Off by default.
 	Encryption EncryptionConfig `mapstructure:"encryption"`
+
+	// Priorities lists priority classes, highest first (at most 8; items
+	// matching none are in the implicit lowest class "default"). Each class
+	// has its own log sharing MaxDiskBytes: drop_oldest evicts the lowest
+	// class's oldest data first, and the dispatcher sends the highest class
+	// first (priorities.go, classes.go). Empty (default): one log, no
+	// classification.
+	Priorities []PriorityClass `mapstructure:"priorities"`
 }
 
 var _ confmap.Unmarshaler = (*BufferConfig)(nil)
@@ -373,6 +381,10 @@ func (cfg *Config) Validate() error {
 		add("\"buffer.dead_letter_max_bytes\" must be >= 0")
 	}
 	errs = append(errs, b.Encryption.validate()...)
+	errs = append(errs, validatePriorities(b.Priorities)...)
+	if len(b.Priorities) > 0 && b.Encryption.encrypts() {
+		add("\"buffer.priorities\" cannot be used with \"buffer.encryption\" yet (the key epochs follow one log)")
+	}
 
 	s := cfg.Sending
 	if s.MaxInFlight < 1 {

@@ -55,12 +55,12 @@ func (e *edgeExporter) run(ctx context.Context) {
 	// range (r) and its backlog (br) apart: live data first, the backlog
 	// with at least replay.min_share of the bytes sent while both have data.
 	liveFirst := e.cfg.Replay.Order == ReplayLiveFirst
-	r := e.log.NewReader()
-	var br *wal.Reader
+	r := e.newReader(readAll)
+	var br recordReader
 	var carryB *wal.Record
 	var sentLive, sentBacklog int64
 	if liveFirst {
-		r, br = e.log.NewLiveReader(), e.log.NewBacklogReader()
+		r, br = e.newReader(readLive), e.newReader(readBacklog)
 		if e.state.Load() == stateReplaying {
 			e.beginLive.Store(true) // a backlog recovered at start
 		}
@@ -89,7 +89,7 @@ func (e *edgeExporter) run(ctx context.Context) {
 			// Nothing in flight while the readers' ranges change.
 			wg.Wait()
 			e.beginLive.Store(false)
-			if e.log.BeginLive() > 0 {
+			if e.beginLiveAll() > 0 {
 				sentLive, sentBacklog = 0, 0
 				e.sentLive.Store(0)
 				e.sentBacklog.Store(0)
@@ -127,7 +127,7 @@ func (e *edgeExporter) run(ctx context.Context) {
 
 		var b *batch
 		var caughtUp, backlog bool
-		if liveFirst && e.log.LiveStart() > 0 {
+		if liveFirst && e.liveStart() > 0 {
 			// Both ranges: the backlog first when it is owed its share,
 			// else live data first; each without waiting, then wait for
 			// live data (the backlog does not grow).
@@ -166,7 +166,7 @@ func (e *edgeExporter) run(ctx context.Context) {
 			continue
 		}
 		// buffer.fsync always: nothing leaves before its group commit.
-		if !e.durable.wait(ctx, b.seqs[len(b.seqs)-1]) {
+		if gate, seq := e.gate(b.seqs[len(b.seqs)-1]); !gate.wait(ctx, seq) {
 			return
 		}
 		// Choose the endpoint only now: the set may have changed while the
@@ -178,7 +178,7 @@ func (e *edgeExporter) run(ctx context.Context) {
 			continue
 		}
 		replay := e.state.Load() != stateOnline
-		if liveFirst && e.log.LiveStart() > 0 {
+		if liveFirst && e.liveStart() > 0 {
 			replay = backlog // live data is not replay: neither paced nor counted as such
 		}
 		if replay {
@@ -229,7 +229,7 @@ func (e *edgeExporter) run(ctx context.Context) {
 // often); caughtUp reports that the reader reached the tail of the log.
 //
 // With block false it returns nil at once when the reader has nothing.
-func (e *edgeExporter) nextBatch(ctx context.Context, r *wal.Reader, carry **wal.Record, slots *inflightSlots, block bool) (*batch, bool) {
+func (e *edgeExporter) nextBatch(ctx context.Context, r recordReader, carry **wal.Record, slots *inflightSlots, block bool) (*batch, bool) {
 	wait := e.cfg.Sending.FlushInterval
 	if wait <= 0 {
 		wait = time.Millisecond
@@ -295,7 +295,7 @@ func (e *edgeExporter) nextBatch(ctx context.Context, r *wal.Reader, carry **wal
 				continue // a slot freed up, or the deadline: checked above
 			}
 		}
-		if !samePartition(rec, recs[0]) || items+int(rec.Items) > e.cfg.Sending.BatchMaxItems || size+len(rec.Payload) > e.cfg.Sending.BatchMaxBytes {
+		if !samePartition(rec, recs[0]) || classOf(rec.Seq) != classOf(recs[0].Seq) || items+int(rec.Items) > e.cfg.Sending.BatchMaxItems || size+len(rec.Payload) > e.cfg.Sending.BatchMaxBytes {
 			c := rec
 			*carry = &c
 			break
@@ -323,7 +323,7 @@ func (e *edgeExporter) nextBatch(ctx context.Context, r *wal.Reader, carry **wal
 // read returns the next record, dropping (and counting) records older than
 // buffer.max_age when it is set, and leaving out records held aside as
 // suspected poison (see poisonTracker).
-func (e *edgeExporter) read(ctx context.Context, r *wal.Reader) (wal.Record, error) {
+func (e *edgeExporter) read(ctx context.Context, r recordReader) (wal.Record, error) {
 	for {
 		rec, err := r.Next(ctx)
 		if err != nil {
@@ -345,9 +345,9 @@ func (e *edgeExporter) read(ctx context.Context, r *wal.Reader) (wal.Record, err
 			}
 			return rec, nil
 		}
-		e.log.Ack(rec.Seq)
+		e.ack(rec.Seq)
 		e.poison.done(rec.Seq)
-		e.countDropped(context.Background(), reasonMaxAge, int64(rec.Items))
+		e.countDroppedSeq(context.Background(), rec.Seq, reasonMaxAge, int64(rec.Items))
 		e.warnLimiter.warn(e.logger, "Dropped data older than buffer.max_age", zap.Duration("max_age", e.cfg.Buffer.MaxAge), zap.Time("appended", rec.Time))
 	}
 }
@@ -468,7 +468,7 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 		}
 		e.tb.ExporterEdgeSendFailures.Add(bg, 1, endpointKindAttrs(ep.id, kind))
 		e.std.failedItems(b.kind, int64(b.items))
-		e.countDropped(bg, reason, int64(b.items))
+		e.countDroppedSeq(bg, b.seqs[0], reason, int64(b.items))
 		written := false
 		if e.deadLetter != nil {
 			if err := e.deadLetter.write(b.kind, b.body); err != nil {
@@ -488,7 +488,7 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 		e.batchCap.Store(0)
 		if e.poison.heldCount() > 0 {
 			// Held records evicted for the budget meanwhile are gone.
-			e.poison.doneThrough(e.log.Stats().AckedSeq)
+			e.poisonDoneThrough()
 		}
 		if e.poison.accepted(b.seqs) {
 			// The backend accepts other data: go back to the records held
@@ -500,7 +500,7 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 		if res.rejected > 0 {
 			rej := min(res.rejected, accepted)
 			accepted -= rej
-			e.countDropped(bg, reasonRejected, rej)
+			e.countDroppedSeq(bg, b.seqs[0], reasonRejected, rej)
 			e.std.failedItems(b.kind, rej)
 			e.warnLimiter.warn(e.logger, "Backend rejected part of a request (partial success)",
 				zap.String("endpoint", ep.id), zap.String("signal", kindName(b.kind)), zap.Int64("rejected", rej), zap.String("message", res.message))
@@ -515,7 +515,7 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 		e.tb.ExporterEdgeBytesSent.Add(bg, int64(len(b.body)), phase)
 	}
 	// One call: the cursor file is written once per request.
-	e.log.Ack(b.seqs...)
+	e.ack(b.seqs...)
 }
 
 // bisect makes the dispatcher send the records of b again, from the first

@@ -68,6 +68,13 @@ type edgeExporter struct {
 	cancel     context.CancelFunc
 	done       chan struct{}
 
+	// classes are the logs of buffer.priorities (classes.go), nil without
+	// classes; log is then the class "default". prio classifies appended
+	// items (nil without buffer.priorities); appended wakes class readers.
+	classes  []*classLog
+	prio     *classifier
+	appended appendSignal
+
 	state       atomic.Int32
 	ioDegraded  atomic.Bool // an append failed with an I/O error; cleared by the next success
 	closing     atomic.Bool
@@ -218,22 +225,22 @@ func (e *edgeExporter) start(ctx context.Context, host component.Host) error {
 	}
 	opts := walOptions(e.cfg)
 	opts.FS = e.walFS
-	opts.OnDrop = e.onLogDrop
 	opts.OnFsync = func(d time.Duration) {
 		e.tb.ExporterEdgeFsyncLatency.Record(context.Background(), d.Seconds())
 	}
 	opts.Logf = func(format string, args ...any) {
 		e.logger.Warn(fmt.Sprintf(format, args...), zap.String("directory", dir))
 	}
-	l, err := wal.Open(filepath.Join(dir, "wal"), opts)
-	if err != nil {
-		return fmt.Errorf("edge exporter %s: opening buffer: %w", e.set.ID, err)
+	if err := e.openLogs(dir, opts); err != nil {
+		return fmt.Errorf("edge exporter %s: %w", e.set.ID, err)
 	}
-	e.log = l
+	if len(e.cfg.Buffer.Priorities) > 0 {
+		e.prio = newClassifier(e.cfg.Buffer.Priorities)
+	}
 	if err := e.advanceKeyEpochs(dir); err != nil {
 		return fmt.Errorf("edge exporter %s: %w", e.set.ID, err)
 	}
-	rec := l.Recovery()
+	rec := e.recovery()
 	fields := []zap.Field{
 		zap.String("directory", dir), zap.Int("segments", rec.Segments),
 		zap.Uint64("pending_records", rec.PendingRecords), zap.Uint64("pending_items", rec.PendingItems),
@@ -288,7 +295,7 @@ func (e *edgeExporter) start(ctx context.Context, host component.Host) error {
 		e.eps.setEndpoints(eps)
 	}
 
-	if err := errors.Join(e.registerCallbacks(), e.registerQueueCallbacks()); err != nil {
+	if err := errors.Join(e.registerCallbacks(), e.registerQueueCallbacks(), e.registerClassCallbacks()); err != nil {
 		return err
 	}
 	if err := e.startStatusServer(); err != nil {
@@ -304,6 +311,9 @@ func (e *edgeExporter) start(ctx context.Context, host component.Host) error {
 	// Everything recovered at start is durable; set before the first append
 	// can happen (not in run, which may start after it).
 	e.durable.advance(e.log.Stats().LastSeq)
+	for _, cl := range e.classes {
+		cl.durable.advance(cl.log.Stats().LastSeq)
+	}
 	go e.run(runCtx)
 	e.statusDone = make(chan struct{})
 	go func() {
@@ -365,8 +375,8 @@ func (e *edgeExporter) cleanupAfterFailedStart() {
 		}
 	}
 	if e.log != nil {
-		_ = e.log.Close()
-		e.log = nil
+		_ = e.closeLogs()
+		e.log, e.classes = nil, nil
 	}
 	if e.deadLetter != nil {
 		_ = e.deadLetter.close()
@@ -387,16 +397,16 @@ func (e *edgeExporter) registerCallbacks() error {
 			return nil
 		}),
 		tb.RegisterExporterEdgeBufferBytesCallback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(e.log.Stats().DiskBytes)
+			o.Observe(e.stats().DiskBytes)
 			return nil
 		}),
 		tb.RegisterExporterEdgeBufferItemsCallback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(int64(e.log.Stats().PendingItems))
+			o.Observe(int64(e.stats().PendingItems))
 			return nil
 		}),
 		tb.RegisterExporterEdgeBufferOldestAgeCallback(func(_ context.Context, o metric.Float64Observer) error {
 			var age float64
-			if t := e.log.Stats().OldestPending; !t.IsZero() {
+			if t := e.stats().OldestPending; !t.IsZero() {
 				age = time.Since(t).Seconds()
 			}
 			o.Observe(age)
@@ -431,6 +441,12 @@ func (e *edgeExporter) reasonAttr(r string) metric.MeasurementOption {
 // append writes one encoded request to the log. It returns only after the
 // record is in the log (and fsynced under fsync "always").
 func (e *edgeExporter) append(ctx context.Context, kind uint8, items int, payload []byte) error {
+	return e.appendTo(ctx, nil, kind, items, payload)
+}
+
+// appendTo writes one encoded request to the log of class cl (nil: the
+// log without classes).
+func (e *edgeExporter) appendTo(ctx context.Context, cl *classLog, kind uint8, items int, payload []byte) error {
 	if e.closing.Load() || e.log == nil {
 		e.std.refusedItems(kind, int64(items))
 		return errShuttingDown
@@ -446,7 +462,11 @@ func (e *edgeExporter) append(ctx context.Context, kind uint8, items int, payloa
 		stored, storedKind = *bp, recKind|kindEncrypted
 		defer putSealBuf(bp) // the log copies the payload
 	}
-	seq, err := e.log.Append(ctx, storedKind, uint32(items), stored)
+	lg, gate := e.log, &e.durable
+	if cl != nil {
+		lg, gate = cl.log, cl.durable
+	}
+	seq, err := lg.Append(ctx, storedKind, uint32(items), stored)
 	if err != nil {
 		e.std.refusedItems(kind, int64(items))
 		switch {
@@ -463,7 +483,7 @@ func (e *edgeExporter) append(ctx context.Context, kind uint8, items int, payloa
 			// The record may be in the log without its fsync (the pipeline
 			// gets the error and may send it again): do not hold back the
 			// records behind it for ever.
-			e.durable.advance(e.log.Stats().LastSeq)
+			gate.advance(lg.Stats().LastSeq)
 			e.tb.ExporterEdgeIoErrors.Add(ctx, 1)
 			e.ioDegraded.Store(true)
 			e.reportStatus(componentstatus.NewRecoverableErrorEvent(fmt.Errorf("buffer I/O error: %w", err)))
@@ -471,7 +491,10 @@ func (e *edgeExporter) append(ctx context.Context, kind uint8, items int, payloa
 			return err
 		}
 	}
-	e.durable.advance(seq)
+	gate.advance(seq)
+	if cl != nil {
+		e.appended.fire()
+	}
 	e.tb.ExporterEdgeItemsAppended.Add(ctx, int64(items), e.signalAttrs[kind])
 	if e.ioDegraded.Load() && e.ioDegraded.Swap(false) && e.state.Load() != stateOffline {
 		e.reportStatus(componentstatus.NewEvent(componentstatus.StatusOK))
@@ -488,7 +511,7 @@ func (e *edgeExporter) setState(s int32) {
 	if old == s {
 		return
 	}
-	e.report.stateChanged(old, s, time.Now(), e.log.Stats().PendingItems)
+	e.report.stateChanged(old, s, time.Now(), e.stats().PendingItems)
 	e.logger.Info("Edge exporter state changed", zap.String("from", stateName(old)), zap.String("to", stateName(s)))
 	// The component status carries the state as attribute edge.state:
 	// offline is a recoverable error, leaving it is OK with the new state
@@ -497,6 +520,9 @@ func (e *edgeExporter) setState(s int32) {
 	// exporter_edge_state and the status page always tell.
 	attrs := pcommon.NewMap()
 	attrs.PutStr("edge.state", stateName(s))
+	if e.classes != nil {
+		attrs.PutStr("edge.classes", e.classSummary())
+	}
 	if s == stateOffline {
 		e.reportStatus(componentstatus.NewEvent(componentstatus.StatusRecoverableError,
 			componentstatus.WithError(fmt.Errorf("offline, buffering to disk: %w", errNoEndpoint)), componentstatus.WithAttributes(attrs)))
@@ -517,7 +543,7 @@ func (e *edgeExporter) shutdown(ctx context.Context) error {
 		deadline = d
 	}
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if e.log.Stats().PendingRecords == 0 || e.state.Load() == stateOffline {
+		if e.stats().PendingRecords == 0 || e.state.Load() == stateOffline {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -537,10 +563,10 @@ func (e *edgeExporter) shutdown(ctx context.Context) error {
 	if err := e.advanceKeyEpochs(e.bufferDir()); err != nil {
 		e.logger.Warn("Could not update the key epochs of the buffer", zap.Error(err))
 	}
-	errs = append(errs, e.log.Close())
+	errs = append(errs, e.closeLogs())
 	e.keys.close()
 	e.tb.Shutdown()
-	st := e.log.Stats()
+	st := e.stats()
 	e.logger.Info("Edge exporter stopped", zap.Uint64("pending_records", st.PendingRecords), zap.Uint64("pending_items", st.PendingItems))
 	return errors.Join(errs...)
 }

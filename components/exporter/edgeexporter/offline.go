@@ -111,6 +111,9 @@ type offlineSummary struct {
 	// since the live range opened (replay.order live_first, only while
 	// the range is open).
 	LiveFirst *liveFirstProgress `json:"live_first,omitempty"`
+	// Classes are the priority classes, highest first (buffer.priorities;
+	// absent without classes).
+	Classes []classView `json:"classes,omitempty"`
 	// Endpoints are the endpoints and their states.
 	Endpoints []endpointView `json:"endpoints"`
 }
@@ -219,8 +222,9 @@ func (s offlineSummary) fields() []zap.Field {
 
 // currentSummary is the summary of the running exporter now.
 func (e *edgeExporter) currentSummary(take bool) offlineSummary {
-	s := e.report.summary(time.Now(), e.state.Load(), e.log.Stats(), e.cfg.Buffer.logMaxBytes(), e.eps.views(), take)
-	if e.cfg.Replay.Order == ReplayLiveFirst && e.log.LiveStart() > 0 {
+	s := e.report.summary(time.Now(), e.state.Load(), e.stats(), e.cfg.Buffer.logMaxBytes(), e.eps.views(), take)
+	s.Classes = e.classViews()
+	if e.cfg.Replay.Order == ReplayLiveFirst && e.liveStart() > 0 {
 		p := &liveFirstProgress{LiveBytes: e.sentLive.Load(), BacklogBytes: e.sentBacklog.Load(), MinShare: e.cfg.Replay.MinShare}
 		if tot := p.LiveBytes + p.BacklogBytes; tot > 0 {
 			p.BacklogShare = math.Round(float64(p.BacklogBytes)*1000/float64(tot)) / 1000
@@ -275,7 +279,7 @@ func (e *edgeExporter) runStatus(ctx context.Context, wg *sync.WaitGroup) {
 		if e.report.summaryDue(time.Now(), e.cfg.Status.SummaryInterval) {
 			e.logger.Info("Offline summary", e.currentSummary(true).fields()...)
 		}
-		if e.log.Stats().PendingRecords > 0 {
+		if e.stats().PendingRecords > 0 {
 			continue
 		}
 		for _, ep := range e.eps.probeCandidates(e.cfg.Retry.MaxInterval) {

@@ -125,3 +125,15 @@ func (p *poisonTracker) heldCount() int {
 	defer p.mu.Unlock()
 	return len(p.held)
 }
+
+// doneThroughClass forgets held records of class cls up to seq (its log's
+// own sequence numbers; see classOf).
+func (p *poisonTracker) doneThroughClass(cls int, seq uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for s := range p.held {
+		if classOf(s) == cls && rawSeq(s) <= seq {
+			delete(p.held, s)
+		}
+	}
+}

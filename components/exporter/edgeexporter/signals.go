@@ -63,6 +63,9 @@ func (t *tracesExporter) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 	if n == 0 {
 		return nil
 	}
+	if t.e.prio != nil {
+		return t.e.appendTraces(ctx, td, n)
+	}
 	var m ptrace.ProtoMarshaler
 	buf, err := m.MarshalTraces(td)
 	if err != nil {
@@ -79,6 +82,9 @@ func (m *metricsExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics
 	if n == 0 {
 		return nil
 	}
+	if m.e.prio != nil {
+		return m.e.appendMetrics(ctx, md, n)
+	}
 	var pm pmetric.ProtoMarshaler
 	buf, err := pm.MarshalMetrics(md)
 	if err != nil {
@@ -94,6 +100,9 @@ func (l *logsExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	n := ld.LogRecordCount()
 	if n == 0 {
 		return nil
+	}
+	if l.e.prio != nil {
+		return l.e.appendLogs(ctx, ld, n)
 	}
 	var pm plog.ProtoMarshaler
 	buf, err := pm.MarshalLogs(ld)

@@ -67,7 +67,7 @@ func (e *edgeExporter) registerQueueCallbacks() error {
 	capacity := e.cfg.Buffer.logMaxBytes()
 	return errors.Join(
 		e.tb.RegisterExporterQueueSizeCallback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(e.log.Stats().DiskBytes, e.std.attr)
+			o.Observe(e.stats().DiskBytes, e.std.attr)
 			return nil
 		}),
 		e.tb.RegisterExporterQueueCapacityCallback(func(_ context.Context, o metric.Int64Observer) error {

@@ -32,6 +32,9 @@ type TelemetryBuilder struct {
 	ExporterEdgeBufferItems           metric.Int64ObservableGauge
 	ExporterEdgeBufferOldestAge       metric.Float64ObservableGauge
 	ExporterEdgeBytesSent             metric.Int64Counter
+	ExporterEdgeClassBufferBytes      metric.Int64ObservableGauge
+	ExporterEdgeClassBufferItems      metric.Int64ObservableGauge
+	ExporterEdgeClassOldestAge        metric.Float64ObservableGauge
 	ExporterEdgeEndpointHealthy       metric.Int64ObservableGauge
 	ExporterEdgeEndpointState         metric.Int64ObservableGauge
 	ExporterEdgeFsyncLatency          metric.Float64Histogram
@@ -102,6 +105,51 @@ func (builder *TelemetryBuilder) RegisterExporterEdgeBufferOldestAgeCallback(cb 
 		cb(ctx, &observerFloat64{inst: builder.ExporterEdgeBufferOldestAge, obs: o})
 		return nil
 	}, builder.ExporterEdgeBufferOldestAge)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterExporterEdgeClassBufferBytesCallback sets callback for observable ExporterEdgeClassBufferBytes metric.
+func (builder *TelemetryBuilder) RegisterExporterEdgeClassBufferBytesCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ExporterEdgeClassBufferBytes, obs: o})
+		return nil
+	}, builder.ExporterEdgeClassBufferBytes)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterExporterEdgeClassBufferItemsCallback sets callback for observable ExporterEdgeClassBufferItems metric.
+func (builder *TelemetryBuilder) RegisterExporterEdgeClassBufferItemsCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ExporterEdgeClassBufferItems, obs: o})
+		return nil
+	}, builder.ExporterEdgeClassBufferItems)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterExporterEdgeClassOldestAgeCallback sets callback for observable ExporterEdgeClassOldestAge metric.
+func (builder *TelemetryBuilder) RegisterExporterEdgeClassOldestAgeCallback(cb metric.Float64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerFloat64{inst: builder.ExporterEdgeClassOldestAge, obs: o})
+		return nil
+	}, builder.ExporterEdgeClassOldestAge)
 	if err != nil {
 		return err
 	}
@@ -248,6 +296,24 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("By"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ExporterEdgeClassBufferBytes, err = builder.meter.Int64ObservableGauge(
+		"otelcol_exporter_edge_class_buffer_bytes",
+		metric.WithDescription("Bytes of the durable log of each priority class on disk, by class (buffer.priorities; reported only when classes are in use). The classes share buffer.max_disk_bytes. [Development]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterEdgeClassBufferItems, err = builder.meter.Int64ObservableGauge(
+		"otelcol_exporter_edge_class_buffer_items",
+		metric.WithDescription("Items of each priority class not yet acknowledged by a backend, by class (buffer.priorities; reported only when classes are in use). [Development]"),
+		metric.WithUnit("{item}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterEdgeClassOldestAge, err = builder.meter.Float64ObservableGauge(
+		"otelcol_exporter_edge_class_oldest_age",
+		metric.WithDescription("Age of the oldest item of each priority class not yet acknowledged by a backend (0 when the class is drained), by class: the backlog age per class (buffer.priorities; reported only when classes are in use). [Development]"),
+		metric.WithUnit("s"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ExporterEdgeEndpointHealthy, err = builder.meter.Int64ObservableGauge(
 		"otelcol_exporter_edge_endpoint_healthy",
 		metric.WithDescription("1 when the endpoint is healthy (its last request or probe succeeded), 0 when it is failing, probing or draining (see exporter_edge_endpoint_state). [Development]"),
@@ -281,7 +347,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ExporterEdgeItemsDropped, err = builder.meter.Int64Counter(
 		"otelcol_exporter_edge_items_dropped",
-		metric.WithDescription("Items dropped after they were accepted, by reason: budget (evicted by when_full drop_oldest), dead_letter (permanent error from the backend), poison (a live backend kept failing on the record while accepting other data, retry.max_attempts_per_record), rejected (partial success), corrupt (damaged on disk), max_age. [Development]"),
+		metric.WithDescription("Items dropped after they were accepted, by reason: budget (evicted by when_full drop_oldest), dead_letter (permanent error from the backend), poison (a live backend kept failing on the record while accepting other data, retry.max_attempts_per_record), rejected (partial success), corrupt (damaged on disk), max_age. With buffer.priorities each point also has the attribute class (the priority class the items were in). [Development]"),
 		metric.WithUnit("{item}"),
 	)
 	errs = errors.Join(errs, err)

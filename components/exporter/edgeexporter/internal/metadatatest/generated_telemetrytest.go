@@ -79,6 +79,48 @@ func AssertEqualExporterEdgeBytesSent(t *testing.T, tt *componenttest.Telemetry,
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualExporterEdgeClassBufferBytes(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_exporter_edge_class_buffer_bytes",
+		Description: "Bytes of the durable log of each priority class on disk, by class (buffer.priorities; reported only when classes are in use). The classes share buffer.max_disk_bytes. [Development]",
+		Unit:        "By",
+		Data: metricdata.Gauge[int64]{
+			DataPoints: dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_exporter_edge_class_buffer_bytes")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualExporterEdgeClassBufferItems(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_exporter_edge_class_buffer_items",
+		Description: "Items of each priority class not yet acknowledged by a backend, by class (buffer.priorities; reported only when classes are in use). [Development]",
+		Unit:        "{item}",
+		Data: metricdata.Gauge[int64]{
+			DataPoints: dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_exporter_edge_class_buffer_items")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualExporterEdgeClassOldestAge(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[float64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_exporter_edge_class_oldest_age",
+		Description: "Age of the oldest item of each priority class not yet acknowledged by a backend (0 when the class is drained), by class: the backlog age per class (buffer.priorities; reported only when classes are in use). [Development]",
+		Unit:        "s",
+		Data: metricdata.Gauge[float64]{
+			DataPoints: dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_exporter_edge_class_oldest_age")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualExporterEdgeEndpointHealthy(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_edge_endpoint_healthy",
@@ -157,7 +199,7 @@ func AssertEqualExporterEdgeItemsAppended(t *testing.T, tt *componenttest.Teleme
 func AssertEqualExporterEdgeItemsDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_edge_items_dropped",
-		Description: "Items dropped after they were accepted, by reason: budget (evicted by when_full drop_oldest), dead_letter (permanent error from the backend), poison (a live backend kept failing on the record while accepting other data, retry.max_attempts_per_record), rejected (partial success), corrupt (damaged on disk), max_age. [Development]",
+		Description: "Items dropped after they were accepted, by reason: budget (evicted by when_full drop_oldest), dead_letter (permanent error from the backend), poison (a live backend kept failing on the record while accepting other data, retry.max_attempts_per_record), rejected (partial success), corrupt (damaged on disk), max_age. With buffer.priorities each point also has the attribute class (the priority class the items were in). [Development]",
 		Unit:        "{item}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
