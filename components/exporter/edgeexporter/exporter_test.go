@@ -356,7 +356,12 @@ func TestReplayRateLimit(t *testing.T) {
 	require.Positive(t, replayed)
 	rate := float64(replayed) / elapsed.Seconds()
 	t.Logf("replayed %d bytes in %s: %.0f B/s (limit %d)", replayed, elapsed, rate, cfg.Sending.ReplayBytesPerSecond)
-	assert.InDelta(t, float64(cfg.Sending.ReplayBytesPerSecond), rate, 0.10*float64(cfg.Sending.ReplayBytesPerSecond))
+	// The pacer must not exceed the limit (+10 %); below it, the rate also
+	// depends on how fast this (-race, shared) machine sends: 12 % below was
+	// seen under a load average of 11, so the floor is 25 % below.
+	limit := float64(cfg.Sending.ReplayBytesPerSecond)
+	assert.LessOrEqual(t, rate, 1.10*limit, "the replay exceeds its limit")
+	assert.GreaterOrEqual(t, rate, 0.75*limit, "the replay is paced far below its limit")
 }
 
 func TestHTTPProtocol(t *testing.T) {

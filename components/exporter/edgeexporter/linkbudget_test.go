@@ -26,7 +26,7 @@ import (
 // wire size, plus the 5-byte message header). A backlog builds up while the backend is down; once it
 // answers, live data arrives at about 2.5 times the link budget. While both
 // wait, the bytes the backend receives per second stay within the budget
-// (+15 %), the link is used (at least 60 % of it) and the backlog gets
+// (+15 %), the link is used (at least 35 % of it: see below) and the backlog gets
 // replay.min_share of the bytes (±0.1). Without the budget, live data would
 // leave unpaced (the cap assertion fails).
 func TestLinkBudgetShared(t *testing.T) {
@@ -110,7 +110,13 @@ func TestLinkBudgetShared(t *testing.T) {
 	t.Logf("link: %.0f wire B/s (%.0f uncompressed) against a budget of %d; backlog share %.3f (min_share %.2f); %d requests",
 		rate, float64(total)/to.Sub(from).Seconds(), budget, share, minShare, len(arrivals))
 	assert.LessOrEqual(t, rate, budget*1.15, "the link budget holds for live data and backlog together")
-	assert.GreaterOrEqual(t, rate, budget*0.6, "the link is used")
+	// The link is used: the backlog always waits, so only the exporter's
+	// own speed keeps it below the budget. Under -race on two cores shared
+	// with other test packages (load average 11) 45 % was measured with
+	// these 1 KB requests, 70-100 % on a quiet machine: the floor is 35 %,
+	// which a pacer that over-charges (e.g. uncompressed bytes for wire
+	// bytes: about 17 % here) still fails.
+	assert.GreaterOrEqual(t, rate, budget*0.35, "the link is used")
 	assert.InDelta(t, minShare, share, 0.1, "the backlog's share of the capped link")
 	require.Positive(t, h.pending(), "the backlog outlasted the window")
 }
