@@ -45,9 +45,9 @@ func TestBreakSecHardLinkedSegmentTruncatesVictim(t *testing.T) {
 // is replaced by a hard link to a victim that holds a copy of the cursor
 // (e.g. a file the collector user owns elsewhere): the cursor is opened
 // O_RDWR without an O_EXCL/nlink check and every acknowledgement is written
-// into the victim.
+// into the victim. Fixed: a file with more than one link is replaced by a
+// private copy before it is written (openOwned).
 func TestBreakSecHardLinkedCursorWrittenThrough(t *testing.T) {
-	t.Skip("known, open (issue #12 review, 2026-11-30): O_NOFOLLOW stops symbolic links, not hard links; a hard link planted in the 0700 buffer directory (same precondition as a planted symlink) is written through. Refusing files with more than one link would also refuse a buffer that a hard-link backup (cp -al, rsnapshot) has touched: not decided")
 	dir := filepath.Join(t.TempDir(), "wal")
 	l, err := Open(dir, Options{})
 	require.NoError(t, err)
@@ -75,9 +75,8 @@ func TestBreakSecHardLinkedCursorWrittenThrough(t *testing.T) {
 // TestBreakSecHardLinkedTailSegmentAppendedAndTruncated: the last segment is
 // replaced by a hard link to a victim that starts like a segment and ends
 // with other data: recovery cuts the victim's tail and new records are
-// appended into it.
+// appended into it. Fixed like the cursor (openOwned).
 func TestBreakSecHardLinkedTailSegmentAppendedAndTruncated(t *testing.T) {
-	t.Skip("known, open (issue #12 review, 2026-11-30): O_NOFOLLOW stops symbolic links, not hard links; a hard link planted in the 0700 buffer directory (same precondition as a planted symlink) is written through. Refusing files with more than one link would also refuse a buffer that a hard-link backup (cp -al, rsnapshot) has touched: not decided")
 	dir := filepath.Join(t.TempDir(), "wal")
 	l, err := Open(dir, Options{})
 	require.NoError(t, err)

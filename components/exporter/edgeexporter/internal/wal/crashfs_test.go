@@ -720,13 +720,14 @@ func (f *simFile) Stat() (os.FileInfo, error) {
 	if err := s.alive(); err != nil {
 		return nil, simPathErr("stat", f.name, err)
 	}
-	return simFileInfo{name: filepath.Base(f.name), size: int64(len(f.ino.data)), mtime: f.ino.mtime}, nil
+	return simFileInfo{name: filepath.Base(f.name), size: int64(len(f.ino.data)), mtime: f.ino.mtime, nlink: f.ino.nlink}, nil
 }
 
 type simFileInfo struct {
 	name  string
 	size  int64
 	mtime time.Time
+	nlink int // names of the inode (0: not known, directory listings)
 }
 
 func (i simFileInfo) Name() string       { return i.name }
@@ -734,7 +735,18 @@ func (i simFileInfo) Size() int64        { return i.size }
 func (i simFileInfo) Mode() os.FileMode  { return 0o600 }
 func (i simFileInfo) ModTime() time.Time { return i.mtime }
 func (i simFileInfo) IsDir() bool        { return false }
-func (i simFileInfo) Sys() any           { return nil }
+func (i simFileInfo) Sys() any {
+	if i.nlink > 0 {
+		return simLinks(i.nlink)
+	}
+	return nil
+}
+
+// simLinks is the link count of a simulated file, seen by the log's
+// linkCount (hard links: simFS.hardLink).
+type simLinks int
+
+func (n simLinks) LinkCount() uint64 { return uint64(n) }
 
 type simDirEntry struct{ fi simFileInfo }
 

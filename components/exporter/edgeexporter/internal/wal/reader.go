@@ -287,7 +287,7 @@ type corruptError struct {
 // markDead rewrites the header of record m so that its payload checksum
 // can never match, and fsyncs the file.
 func (l *Log) markDead(s *segment, m recMeta, storedCRC uint32) error {
-	f, err := l.fs.OpenFile(s.path, os.O_WRONLY, 0o600)
+	f, err := l.openOwned(s.path, os.O_WRONLY, nil)
 	if err != nil {
 		return fmt.Errorf("wal: mark record %d dead in %s: %w", m.seq, s.path, err)
 	}

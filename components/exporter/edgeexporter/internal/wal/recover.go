@@ -73,6 +73,11 @@ func (l *Log) recover() error {
 		l.note(rec, "file %s was set aside by an earlier recovery; delete it once inspected", name)
 	}
 	_ = l.fs.Remove(filepath.Join(l.dir, cursorTmpName))
+	for _, name := range listing.privateTmp {
+		// A crash while breaking a hard link: the name it was to replace
+		// still holds the same content.
+		_ = l.fs.Remove(filepath.Join(l.dir, name))
+	}
 
 	rc, err := l.readCursorStep()
 	if err != nil {
@@ -513,7 +518,7 @@ func (l *Log) commitCursorStep(rc recoveredCursor) error {
 		}
 	}
 	if rc.have && rc.current {
-		f, err := l.fs.OpenFile(filepath.Join(l.dir, cursorFileName), os.O_RDWR, 0o600)
+		f, err := l.openOwned(filepath.Join(l.dir, cursorFileName), os.O_RDWR, rec)
 		if err == nil {
 			l.cur.f, l.cur.gen = f, rc.cs.Gen
 			l.cur.durableSlot = nextDurableSlot(f)
@@ -576,7 +581,7 @@ func (l *Log) openTailStep(res scanResult) error {
 			(len(s.recs) > 0 && s.lastSeq()+1 == l.nextSeq || len(s.recs) == 0 && s.first == l.nextSeq)
 		if res.tailBytes > 0 || res.torn != nil {
 			// Cut the unreadable tail so that the file holds whole records.
-			if f, err := l.fs.OpenFile(s.path, os.O_WRONLY, 0o600); err == nil {
+			if f, err := l.openOwned(s.path, os.O_WRONLY, rec); err == nil {
 				if err := f.Truncate(res.goodEnd); err == nil {
 					l.diskBytes -= s.size - res.goodEnd
 					s.size = res.goodEnd
@@ -584,10 +589,12 @@ func (l *Log) openTailStep(res scanResult) error {
 					l.note(rec, "cannot truncate %s: %v", s.path, err)
 				}
 				_ = f.Close()
+			} else {
+				l.note(rec, "cannot open %s to cut its tail: %v", s.path, err)
 			}
 		}
 		if clean {
-			f, err := l.fs.OpenFile(s.path, os.O_WRONLY|os.O_APPEND, 0o600)
+			f, err := l.openOwned(s.path, os.O_WRONLY|os.O_APPEND, rec)
 			if err != nil {
 				if errors.Is(err, os.ErrPermission) {
 					return fmt.Errorf("wal: open segment %s: %w", s.path, err)

@@ -87,6 +87,7 @@ type dirListing struct {
 	segments    []uint64 // sorted first sequences
 	ignored     []string
 	quarantined []string // files set aside by an earlier recovery
+	privateTmp  []string // leftover copies of breakLink (a crash while making one)
 }
 
 func listDir(fsys FS, dir string) (dirListing, error) {
@@ -103,6 +104,9 @@ func listDir(fsys FS, dir string) (dirListing, error) {
 		}
 		switch {
 		case name == lockFileName, name == cursorFileName, name == cursorTmpName:
+			continue
+		case isPrivateTmp(name):
+			out.privateTmp = append(out.privateTmp, name)
 			continue
 		case strings.HasSuffix(name, quarantineSuffix):
 			out.quarantined = append(out.quarantined, name)
