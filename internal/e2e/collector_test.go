@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,6 +35,9 @@ func TestCollectorStopEscalatesToSIGKILL(t *testing.T) {
 		MinUptime:   200 * time.Millisecond,
 		StopTimeout: 300 * time.Millisecond,
 	})
+	// The minimum uptime does not prove that the shell has set its trap: a
+	// SIGTERM before it would end it with 143. It has once it says ready.
+	Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool { return strings.Contains(c.Output(), "ready") }, "the shell never said ready")
 	assert.Equal(t, 137, c.Stop(), "128+SIGKILL")
 	assert.Contains(t, c.Output(), "ready")
 }
