@@ -9,8 +9,8 @@
 #
 #   bench/procbench/run.sh            (or: make bench-processors)
 #
-# Runs `go test -run '^$' -bench . -benchmem -count 5` in each module (ours
-# first, then upstream), keeps the raw outputs in bench/results/procbench/
+# Runs `go test -run '^$' -bench . -benchmem` 5 times in each module,
+# interleaved (ours, upstream, ours, ...), keeps the raw outputs in bench/results/procbench/
 # (ours.txt, upstream.txt: committed with the table the README quotes) and
 # prints a markdown table of the medians of ns/span and allocs/span (also
 # written to bench/results/procbench/table.md).
@@ -34,18 +34,31 @@ if ! diff <(grep -v '^package ' "$here/ours/data_test.go") <(grep -v '^package '
 	exit 1
 fi
 
-load_before=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
+# The two sides run interleaved, one count each in turn (ours, upstream, ours,
+# ...), from test binaries built once, so that a change of load on a shared
+# machine hits both sides alike instead of one whole side.
+bin=$(mktemp -d)
+trap 'rm -rf "$bin"' EXIT
 for side in ours upstream; do
-	echo "==> $side: go test -run '^\$' -bench $bench -benchmem -count $count ${PROCBENCH_FLAGS:-}" >&2
-	# shellcheck disable=SC2086 # PROCBENCH_FLAGS is a list of flags
-	(cd "$here/$side" && "$GO" test -run '^$' -bench "$bench" -benchmem -count "$count" ${PROCBENCH_FLAGS:-} .) \
-		| tee "$out/$side.txt" >&2
+	(cd "$here/$side" && "$GO" test -c -o "$bin/$side.test" .)
+	: >"$out/$side.txt"
+done
+load_before=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
+for i in $(seq "$count"); do
+	for side in ours upstream; do
+		echo "==> $side ($i/$count): go test -run '^\$' -bench $bench -benchmem -count 1 ${PROCBENCH_FLAGS:-}" >&2
+		# go test flags as the test binary takes them (-test.bench, ...).
+		# shellcheck disable=SC2086 # PROCBENCH_FLAGS is a list of flags
+		(cd "$here/$side" && "$bin/$side.test" -test.run '^$' -test.bench "$bench" -test.benchmem -test.count 1 \
+			$(printf '%s\n' ${PROCBENCH_FLAGS:-} | sed 's/^-\([a-z]\)/-test.\1/')) \
+			| tee -a "$out/$side.txt" >&2
+	done
 done
 
 {
 	echo "Processor benchmarks, $(date -u +%Y-%m-%dT%H:%MZ), $("$GO" version | cut -d' ' -f3-), $(nproc) CPUs,"
 	echo "load average before / after: $load_before / $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown),"
-	echo "command: \`bench/procbench/run.sh\` (go test -run '^\$' -bench $bench -benchmem -count $count ${PROCBENCH_FLAGS:-} in ours/ and upstream/)"
+	echo "command: \`bench/procbench/run.sh\` (go test -run '^\$' -bench $bench -benchmem ${PROCBENCH_FLAGS:-} in ours/ and upstream/, $count counts each, interleaved)"
 	echo
 	(cd "$here/ours" && "$GO" run ./cmd/benchtable "$out/ours.txt" "$out/upstream.txt")
 } | tee "$out/table.md"
