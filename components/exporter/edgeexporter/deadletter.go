@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -62,6 +63,7 @@ type deadLetterFile struct {
 	f     *os.File
 	size  int64
 	dirty bool
+	links uint64 // link count at open: above 1, it was copied to a private file
 }
 
 var (
@@ -84,6 +86,7 @@ func openDeadLetter(dir string, maxBytes int64, fsyncPolicy string, interval tim
 	for _, kind := range []uint8{kindTraces, kindMetrics, kindLogs} {
 		for _, name := range []string{deadLetterName(kind), deadLetterName(kind) + deadLetterEncSuffix} {
 			path := filepath.Join(dir, name)
+			_ = os.Remove(path + wal.PrivateTmpSuffix) // a crash while copying a hard-linked file
 			if _, serr := os.Lstat(path); errors.Is(serr, os.ErrNotExist) {
 				continue
 			}
@@ -91,6 +94,9 @@ func openDeadLetter(dir string, maxBytes int64, fsyncPolicy string, interval tim
 			if oerr != nil {
 				_ = d.close()
 				return nil, nil, oerr
+			}
+			if df.links > 1 {
+				repaired = append(repaired, fmt.Sprintf("%s had %d links (a hard link shares its data with another name): copied it to a private file before writing; the other name is left unchanged", path, df.links))
 			}
 			if cut > 0 {
 				repaired = append(repaired, fmt.Sprintf("%s: cut %d bytes of a torn last line", path, cut))
@@ -109,7 +115,8 @@ func openDeadLetter(dir string, maxBytes int64, fsyncPolicy string, interval tim
 // everything after the last newline. It returns how many bytes it cut.
 func openDeadLetterFile(path string) (*deadLetterFile, int64, error) {
 	// Never through a symbolic link planted under the file's name.
-	f, err := wal.OpenNoFollow(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
+	// Nor through a hard link: a file with another name is copied first.
+	f, links, err := wal.OpenOwned(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600, math.MaxInt64)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -134,7 +141,7 @@ func openDeadLetterFile(path string) (*deadLetterFile, int64, error) {
 			return nil, 0, fmt.Errorf("repairing %s: %w", path, err)
 		}
 	}
-	return &deadLetterFile{f: f, size: keep}, size - keep, nil
+	return &deadLetterFile{f: f, size: keep, links: links}, size - keep, nil
 }
 
 // lastLineEnd returns the offset just after the last newline of the first size

@@ -11,9 +11,9 @@ import (
 	"strings"
 )
 
-// privateTmpSuffix names the copy of a hard-linked file while openOwned
+// PrivateTmpSuffix names the copy of a hard-linked file while openOwned
 // makes it private (see breakLink); recovery removes a leftover one.
-const privateTmpSuffix = ".private.tmp"
+const PrivateTmpSuffix = ".private.tmp"
 
 // linkCounter is implemented by the FileInfo.Sys() of an FS that is not
 // backed by the OS but counts hard links (the tests' simulated file system).
@@ -63,7 +63,7 @@ func (l *Log) openOwned(path string, flag int, rec *Recovery) (File, error) {
 	// Nothing was written through f (maybe not readable): close it and
 	// copy from a handle that reads.
 	_ = f.Close()
-	nf, err := l.breakLink(path, flag)
+	nf, err := breakLink(l.fs, path, flag, l.maxSegmentFile())
 	if err != nil {
 		return nil, fmt.Errorf("wal: %s has %d links (a hard link shares its data with another name): making a private copy before writing: %w", path, n, err)
 	}
@@ -82,11 +82,12 @@ func (l *Log) openOwned(path string, flag int, rec *Recovery) (File, error) {
 // in the same directory, written, fsynced, renamed over path, and the
 // directory fsynced before anything is written through the returned handle.
 // Crash-safe: until the rename path names the original file, after it an
-// identical copy (both durable: the copy was fsynced before the rename); a
-// leftover copy is removed by the next recovery. The file at path is only
-// read.
-func (l *Log) breakLink(path string, flag int) (File, error) {
-	src, err := l.fs.OpenFile(path, os.O_RDONLY, 0)
+// identical copy, fsynced before the rename (a power loss before the
+// directory fsync may bring back the original: same content); a leftover
+// copy is removed by the next start (recovery; the dead letter's open). The file at path is only
+// read; a file larger than maxSize is refused.
+func breakLink(fsys FS, path string, flag int, maxSize int64) (File, error) {
+	src, err := fsys.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -96,21 +97,21 @@ func (l *Log) breakLink(path string, flag int) (File, error) {
 		return nil, err
 	}
 	size := fi.Size()
-	if size > l.maxSegmentFile() {
-		return nil, fmt.Errorf("%d bytes, larger than any file of the log", size)
+	if size > maxSize {
+		return nil, fmt.Errorf("%d bytes, larger than any file of the buffer", size)
 	}
-	tmp := path + privateTmpSuffix
-	if err := l.fs.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+	tmp := path + PrivateTmpSuffix
+	if err := fsys.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
 	wflag := flag&^(os.O_TRUNC) | os.O_CREATE | os.O_EXCL
-	dst, err := l.fs.OpenFile(tmp, wflag, 0o600)
+	dst, err := fsys.OpenFile(tmp, wflag, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	fail := func(err error) (File, error) {
 		_ = dst.Close()
-		_ = l.fs.Remove(tmp)
+		_ = fsys.Remove(tmp)
 		return nil, err
 	}
 	buf := make([]byte, min(size, 1<<20))
@@ -134,10 +135,10 @@ func (l *Log) breakLink(path string, flag int) (File, error) {
 	if err := dst.Sync(); err != nil {
 		return fail(err)
 	}
-	if err := l.fs.Rename(tmp, path); err != nil {
+	if err := fsys.Rename(tmp, path); err != nil {
 		return fail(err)
 	}
-	if err := l.fs.SyncDir(filepath.Dir(path)); err != nil {
+	if err := fsys.SyncDir(filepath.Dir(path)); err != nil {
 		// path names the copy already, maybe not durably: a power loss may
 		// bring back the original name, with the same content. Writing
 		// through the copy before that is durable could lose the writes:
@@ -149,4 +150,34 @@ func (l *Log) breakLink(path string, flag int) (File, error) {
 }
 
 // isPrivateTmp reports whether name is a leftover copy of breakLink.
-func isPrivateTmp(name string) bool { return strings.HasSuffix(name, privateTmpSuffix) }
+func isPrivateTmp(name string) bool { return strings.HasSuffix(name, PrivateTmpSuffix) }
+
+// OpenOwned opens path like OpenNoFollow, to write it (flag holds O_WRONLY
+// or O_RDWR, maybe O_CREATE and O_APPEND; not O_TRUNC), and makes sure no
+// other name shares the file, as the log does for its own files (see
+// Log.openOwned): a file with more than one link is first replaced by a
+// private copy (files up to maxSize bytes; a larger one is refused), so the
+// other name, a planted victim or a hard-link backup, is never modified.
+// links is the link count found: above 1, the copy was made and the caller
+// should say so. Exported for the exporter's other files (dead letter).
+func OpenOwned(path string, flag int, perm os.FileMode, maxSize int64) (f *os.File, links uint64, err error) {
+	f, err = OpenNoFollow(path, flag, perm)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, 0, err
+	}
+	n, known := linkCount(fi)
+	if !known || n <= 1 {
+		return f, n, nil
+	}
+	_ = f.Close()
+	nf, err := breakLink(OSFS{}, path, flag&^os.O_CREATE, maxSize)
+	if err != nil {
+		return nil, n, fmt.Errorf("%s has %d links (a hard link shares its data with another name): making a private copy before writing: %w", path, n, err)
+	}
+	return nf.(*os.File), n, nil
+}
