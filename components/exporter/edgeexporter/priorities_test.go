@@ -17,6 +17,8 @@ import (
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -400,4 +402,20 @@ func TestPrioritiesStatus(t *testing.T) {
 	b, err := json.Marshal(s)
 	require.NoError(t, err)
 	assert.Contains(t, string(b), `"classes":[{"name":"errors","pending_items":3`)
+}
+
+// TestLoadConfigPriorities: the commented example of testdata/config.yaml.
+func TestLoadConfigPriorities(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	sub, err := cm.Sub("edge/priorities")
+	require.NoError(t, err)
+	cfg := createDefaultConfig().(*Config)
+	require.NoError(t, sub.Unmarshal(cfg))
+	require.NoError(t, confmap.Validate(cfg))
+	assert.Equal(t, []PriorityClass{
+		{Name: "errors", Match: []PriorityRule{{SpanStatus: "error"}, {LogSeverityAtLeast: "warn"}}},
+		{Name: "payments", Match: []PriorityRule{{ResourceAttribute: &AttributeMatch{Key: "service.name", Values: []string{"checkout", "payment"}}}}},
+		{Name: "metrics", Match: []PriorityRule{{Signal: "metrics"}}},
+	}, cfg.Buffer.Priorities)
 }
