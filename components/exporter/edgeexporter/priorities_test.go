@@ -419,3 +419,48 @@ func TestLoadConfigPriorities(t *testing.T) {
 		{Name: "metrics", Match: []PriorityRule{{Signal: "metrics"}}},
 	}, cfg.Buffer.Priorities)
 }
+
+// TestPrioritiesMixedRequestsDelivered: mixed traces and metrics requests
+// are split per class and every item arrives once.
+func TestPrioritiesMixedRequestsDelivered(t *testing.T) {
+	sink := newTestSink(t)
+	cfg := testConfig(t, sink.addr)
+	cfg.Buffer.Priorities = []PriorityClass{
+		{Name: "errors", Match: []PriorityRule{{SpanStatus: "error"}}},
+		{Name: "pay", Match: []PriorityRule{{ResourceAttribute: &AttributeMatch{Key: "service.name", Values: []string{"pay"}}}}},
+	}
+	h := startExporter(t, cfg)
+	ctx := context.Background()
+	td := genTraces(0, 10)
+	for i := 0; i < 10; i += 3 {
+		td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(i).Status().SetCode(ptrace.StatusCodeError)
+	}
+	c := newClassifier(cfg.Buffer.Priorities)
+	cls := c.classifyTraces(td)
+	assert.Equal(t, uint32(0b101), cls.set, "errors and default")
+	cls.release()
+	require.NoError(t, h.traces.ConsumeTraces(ctx, td))
+
+	md := pmetric.NewMetrics()
+	for _, svc := range []string{"pay", "search", "pay"} {
+		rm := md.ResourceMetrics().AppendEmpty()
+		rm.Resource().Attributes().PutStr("service.name", svc)
+		g := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty().SetEmptyGauge()
+		g.DataPoints().AppendEmpty().SetIntValue(1)
+		g.DataPoints().AppendEmpty().SetIntValue(2)
+	}
+	require.NoError(t, h.metrics.ConsumeMetrics(ctx, md))
+	waitFor(t, 10*time.Second, func() bool {
+		sink.mu.Lock()
+		defer sink.mu.Unlock()
+		return len(sink.spanSeqs) == 10 && sink.points == 6
+	}, "every span and data point")
+	seen := map[uint64]bool{}
+	for _, s := range sink.seqs() {
+		assert.False(t, seen[s], "span %d twice", s)
+		seen[s] = true
+	}
+	assert.Len(t, seen, 10)
+	assert.Equal(t, int64(10), h.sum("otelcol_exporter_edge_items_appended", "signal", "traces"))
+	assert.Equal(t, int64(6), h.sum("otelcol_exporter_edge_items_appended", "signal", "metrics"))
+}
