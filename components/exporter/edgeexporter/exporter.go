@@ -492,8 +492,8 @@ func (e *edgeExporter) appendTo(ctx context.Context, cl *classLog, kind uint8, i
 		}
 	}
 	gate.advance(seq)
-	if cl != nil {
-		e.appended.fire()
+	if e.classes != nil {
+		e.appended.fire() // class readers (also without priorities, while removed classes drain)
 	}
 	e.tb.ExporterEdgeItemsAppended.Add(ctx, int64(items), e.signalAttrs[kind])
 	if e.ioDegraded.Load() && e.ioDegraded.Swap(false) && e.state.Load() != stateOffline {

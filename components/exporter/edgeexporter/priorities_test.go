@@ -464,3 +464,28 @@ func TestPrioritiesMixedRequestsDelivered(t *testing.T) {
 	assert.Equal(t, int64(10), h.sum("otelcol_exporter_edge_items_appended", "signal", "traces"))
 	assert.Equal(t, int64(6), h.sum("otelcol_exporter_edge_items_appended", "signal", "metrics"))
 }
+
+// TestRemovedClassLiveDataNotDelayed: while a removed class drains (no
+// priorities configured any more), new data is read at once, not after
+// sending.flush_interval (class readers are woken by every append).
+func TestRemovedClassLiveDataNotDelayed(t *testing.T) {
+	sink := newStoppedSink(t)
+	cfg := testConfig(t, sink.addr)
+	cfg.Buffer.Priorities = errorsFirst()
+	h := startExporter(t, cfg)
+	require.NoError(t, h.traces.ConsumeTraces(context.Background(), errorSpans(0, 5)))
+	h.stop()
+
+	cfg2 := *cfg
+	cfg2.Buffer.Priorities = nil
+	cfg2.Sending.FlushInterval = 20 * time.Second
+	sink.start()
+	h2 := startExporter(t, &cfg2)
+	require.Len(t, h2.traces.e.classes, 2)
+	waitFor(t, 10*time.Second, func() bool { return sink.spanCount() == 5 }, "the removed class drained")
+	time.Sleep(100 * time.Millisecond) // the dispatcher waits for new data
+	start := time.Now()
+	h2.sendSpans(100, 3)
+	waitFor(t, 5*time.Second, func() bool { return sink.spanCount() == 8 }, "new spans")
+	assert.Less(t, time.Since(start), 2*time.Second)
+}
