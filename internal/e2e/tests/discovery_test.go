@@ -34,6 +34,23 @@ func writeEndpoints(t *testing.T, path string, weights map[*e2e.Sink]int) {
 	}
 }
 
+// endpointState returns the edge exporter's state of the endpoint with
+// that discovery ID (source/address), from the series of
+// otelcol_exporter_edge_endpoint_state whose value is 1: "" if the exporter
+// has no such endpoint, "?" if the scrape failed.
+func endpointState(metricsURL, id string) string {
+	m, err := e2e.TryScrapeMetrics(metricsURL)
+	if err != nil {
+		return "?"
+	}
+	for _, st := range []string{"healthy", "failing", "probing", "draining"} {
+		if metricValue(m, "exporter_edge_endpoint_state", map[string]string{"endpoint": id, "state": st}) == 1 {
+			return st
+		}
+	}
+	return ""
+}
+
 // TestDiscoveryFleet runs the binary with three sinks behind the discovery
 // extension (file source, TCP health checks): weights are respected, a killed
 // sink's traffic moves to the others, a sink added to the file starts
@@ -133,8 +150,16 @@ func TestDiscoveryFleet(t *testing.T) {
 	}, "added sink D never received data")
 
 	// Remove A from the file: after the drain period it gets nothing new.
+	// Wait until the exporter has let it go (a fixed 1.5 s was a guess of
+	// poll interval + drain period that a loaded machine can overrun).
+	idA := "fleet/" + sinkA.GRPCEndpoint()
+	if st := endpointState(col.Options().MetricsURL, idA); st == "" {
+		t.Fatalf("the exporter has no endpoint %s before its removal: wrong ID or metric", idA)
+	}
 	writeEndpoints(t, file, map[*e2e.Sink]int{sinkC: 1, sinkD: 1})
-	time.Sleep(1500 * time.Millisecond)
+	e2e.Eventually(t, 20*time.Second, 50*time.Millisecond, func() bool {
+		return endpointState(col.Options().MetricsURL, idA) == ""
+	}, "removed sink A still an endpoint of the exporter (%s)", endpointState(col.Options().MetricsURL, idA))
 	aBefore := sinkA.Requests()
 	send(200)
 	waitAll("after removing A", 30*time.Second)

@@ -149,7 +149,6 @@ current-context: fake
 		HealthURL:  "http://127.0.0.1:" + strconv.Itoa(ports[1]) + "/",
 		MetricsURL: "http://127.0.0.1:" + strconv.Itoa(ports[2]) + "/metrics",
 	})
-	_ = col
 	client := e2e.NewGRPCClient(t, "127.0.0.1:"+strconv.Itoa(ports[0]))
 	ctx := context.Background()
 	var next uint64
@@ -171,9 +170,18 @@ current-context: fake
 		t.Fatalf("own zone: local sink got %d requests, remote %d; want all local", l, r)
 	}
 
-	// The local pod terminates: draining, traffic spills to zone-b.
+	// The local pod terminates: draining, traffic spills to zone-b. Wait
+	// until the watch event has reached the registry and the exporter (a
+	// fixed 500 ms could be overrun on a loaded machine).
+	localID := "k8s/" + local.GRPCEndpoint()
+	if st := endpointState(col.Options().MetricsURL, localID); st == "" {
+		t.Fatalf("the exporter has no endpoint %s: wrong ID or metric", localID)
+	}
 	api.set("gateway-a", local, "zone-a", false, true, "MODIFIED")
-	time.Sleep(500 * time.Millisecond) // the watch event reaches the registry and the exporter
+	e2e.Eventually(t, 20*time.Second, 20*time.Millisecond, func() bool {
+		st := endpointState(col.Options().MetricsURL, localID)
+		return st == "draining" || st == ""
+	}, "the terminating sink is not draining in the exporter (%s)", endpointState(col.Options().MetricsURL, localID))
 	before := local.Requests()
 	send(200)
 	e2e.Eventually(t, 30*time.Second, 20*time.Millisecond, func() bool { return received() >= int(next) },
