@@ -249,17 +249,36 @@ func TestTrialPermanentErrorAfterReady(t *testing.T) {
 // TestTrialNotHealthyInTime: ready but never stable within apply_timeout
 // (a component keeps failing... here: the stable timer longer than the
 // deadline) rolls back in process.
+//
+// The deadline must pass after Ready. A real 50 ms apply_timeout raced the
+// steps up to onReady: on a loaded machine it passed before the trial was
+// served, the agent took the never-ready path (restart, which the harness
+// only records) and apply never returned, hanging the test until the
+// package's timeout (1 run in ~50 of this test under -race and load). So
+// the deadline is an hour until the trial is ready, then brought forward:
+// the timer's own function still does the rollback.
 func TestTrialNotHealthyInTime(t *testing.T) {
 	h := newHarness(t, "")
 	h.a.cfg.StableFor = time.Hour
-	h.a.cfg.ApplyTimeout = 50 * time.Millisecond
+	h.a.cfg.ApplyTimeout = time.Hour
 	h.retrieve()
 	_, done := h.push(remoteYAML)
 	h.waitReloads(1)
 	h.retrieve()
 	h.a.onReady(h.a.generationNow())
-	<-done
-	assert.Equal(t, "not healthy within apply_timeout (50ms)", h.state().StatusError)
+	h.a.mu.Lock()
+	tr := h.a.trial
+	require.NotNil(t, tr)
+	require.True(t, tr.ready, "the trial is ready")
+	require.True(t, tr.deadline.Reset(time.Millisecond), "the apply deadline has not passed yet")
+	h.a.mu.Unlock()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_, _, restarts := h.counts()
+		t.Fatalf("apply did not return after the deadline (restarts: %v)", restarts)
+	}
+	assert.Equal(t, "not healthy within apply_timeout (1h0m0s)", h.state().StatusError)
 	h.waitReloads(2)
 }
 
