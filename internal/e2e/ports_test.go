@@ -4,7 +4,10 @@ package e2e // import "github.com/otelcol-edge/otelcol-edge/internal/e2e"
 
 import (
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -33,4 +36,14 @@ func TestFreePortsInvalid(t *testing.T) {
 	f := &fakeTB{TB: t}
 	assert.Empty(t, FreePorts(f, 0))
 	require.NotEmpty(t, f.messages())
+}
+
+func TestLockFixedPortsHeldDuringTheTest(t *testing.T) {
+	LockFixedPorts(t)
+	// flock conflicts between two open files, even in one process.
+	f, err := os.Open(filepath.Join(os.TempDir(), "otelcol-edge-fixed-ports.lock"))
+	require.NoError(t, err)
+	defer f.Close()
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	assert.ErrorIs(t, err, syscall.EWOULDBLOCK, "another run cannot take the lock while the test holds it")
 }

@@ -101,6 +101,7 @@ var defaultPorts = []int{4317, 4318, 8888, 13133, 55679}
 // no backend, buffers what it receives, serves health, metrics and zpages on
 // its fixed ports, and shuts down cleanly on SIGTERM.
 func TestDefaultConfigStartsWithoutBackend(t *testing.T) {
+	e2e.LockFixedPorts(t) // another test run on this machine may be here too
 	for _, p := range defaultPorts {
 		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
 		if err != nil {
