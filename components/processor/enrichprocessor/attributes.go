@@ -159,10 +159,13 @@ type entry struct {
 
 // applyEntries applies entries to m and reports whether m changed.
 func applyEntries(m pcommon.Map, entries []entry) bool {
-	reserve(m, entries)
+	present := reserve(m, entries)
 	changed := false
 	for i := range entries {
 		e := &entries[i]
+		if e.act == actInsert && i < 64 && present&(1<<i) != 0 {
+			continue // keys are never removed here: still present, nothing to insert
+		}
 		cur, ok := m.Get(e.key)
 		switch e.act {
 		case actInsert:
@@ -197,20 +200,27 @@ func applyEntries(m pcommon.Map, entries []entry) bool {
 // 448-byte allocation when sized, 896 bytes (and past the 512 bytes from
 // which a pointer-carrying allocation needs a header, a slower path) when
 // doubled. Counting costs one lookup per entry, far less than the
-// allocation it saves.
-func reserve(m pcommon.Map, entries []entry) {
+// allocation it saves. reserve returns a bit per entry (the first 64) whose
+// key m already has, so that applyEntries does not look up an insert again
+// (the common case of a gateway behind agents that set the attributes).
+func reserve(m pcommon.Map, entries []entry) (present uint64) {
 	add := 0
 	for i := range entries {
 		if entries[i].act == actUpdate {
 			continue // never adds a key
 		}
-		if _, ok := m.Get(entries[i].key); !ok {
+		if _, ok := m.Get(entries[i].key); ok {
+			if i < 64 {
+				present |= 1 << i
+			}
+		} else {
 			add++
 		}
 	}
 	if add > 0 {
 		m.EnsureCapacity(m.Len() + add)
 	}
+	return present
 }
 
 // sortedKeys returns the keys of m in order, for deterministic output.
