@@ -260,3 +260,106 @@ func TestPrioConcurrentFloodAccountingExact(t *testing.T) {
 	sink.mu.Unlock()
 	assert.Equal(t, int64(workers*perWorker*50), int64(got)+dropped, "delivered + dropped = appended")
 }
+
+// TestBreakPrioRemovedClassRemoveAllCrashResurrects: a removed class whose
+// data was all delivered is deleted at the next start by os.RemoveAll of
+// its directory (classes.go removedClasses). The directory still holds its
+// last segment (delivered, acknowledged records: the active segment is
+// never unlinked) next to the cursor that says so. os.RemoveAll unlinks in
+// directory order (on ext4 hash order, not chosen by the exporter), so a
+// kill -9 or a power loss after "cursor" is unlinked and before the segment
+// is leaves a class directory with the segment and no cursor (on this
+// machine's ext4, `ls -U` of a class directory lists LOCK, cursor, then the
+// segment: RemoveAll unlinks the cursor first). This test
+// makes that state by hand (what RemoveAll had done when the process died)
+// and starts again.
+//
+// Expected: records delivered and acknowledged before are not sent again
+// (the directory is on its way out; nothing in it is pending). Happened:
+// the log reopens with "cursor file missing; treating all records as
+// unacknowledged", the 30 delivered spans are delivered a second time and
+// counted in items_sent twice. Fix: rename the directory to a name the
+// scan ignores (e.g. classes/.<name>.removing) and fsync classes/ before
+// RemoveAll, or unlink the segments before the cursor.
+func TestBreakPrioRemovedClassRemoveAllCrashResurrects(t *testing.T) {
+	skipUnlessBreak(t)
+	sink := newTestSink(t)
+	cfg := testConfig(t, sink.addr)
+	cfg.Buffer.Priorities = errorsFirst()
+	h := startExporter(t, cfg)
+	require.NoError(t, h.traces.ConsumeTraces(context.Background(), errorSpans(0, 30)))
+	waitFor(t, 10*time.Second, func() bool { return sink.spanCount() == 30 && h.traces.e.stats().PendingItems == 0 }, "delivered")
+	dir := h.traces.e.bufferDir()
+	h.stop()
+	classDir := filepath.Join(dir, classesDirName, "errors")
+	require.NotEmpty(t, segmentFiles(t, classDir), "the delivered class keeps its last segment")
+
+	// The state a crash inside os.RemoveAll can leave: the cursor (and the
+	// lock file) unlinked, the segment not yet.
+	require.NoError(t, os.Remove(filepath.Join(classDir, "cursor")))
+	_ = os.Remove(filepath.Join(classDir, "LOCK"))
+
+	cfg2 := *cfg
+	cfg2.Buffer.Priorities = nil
+	h2 := startExporter(t, &cfg2)
+	time.Sleep(500 * time.Millisecond)
+	waitFor(t, 5*time.Second, func() bool { return h2.traces.e.stats().PendingItems == 0 }, "idle")
+	assert.Equal(t, 30, sink.spanCount(), "delivered spans of a deleted class sent again")
+	assert.Zero(t, h2.sum("otelcol_exporter_edge_items_sent"), "nothing to send after the restart")
+}
+
+// TestPrioRestartReorderedClassesKeepsData: the same two classes listed in
+// the other order at a restart (a site promoting "payments" above
+// "errors"). Holds: each class keeps its own directory and data (nothing
+// becomes a removed class, nothing is lost or sent twice), and the class
+// now listed first is sent first.
+func TestPrioRestartReorderedClassesKeepsData(t *testing.T) {
+	errorsCls := PriorityClass{Name: "errors", Match: []PriorityRule{{SpanStatus: "error"}}}
+	paymentsCls := PriorityClass{Name: "payments", Match: []PriorityRule{{ResourceAttribute: &AttributeMatch{Key: "service.name", Values: []string{"payment"}}}}}
+	sink := newStoppedSink(t)
+	cfg := testConfig(t, sink.addr)
+	cfg.Buffer.Priorities = []PriorityClass{errorsCls, paymentsCls}
+	cfg.Sending.MaxInFlight = 1
+	h := startExporter(t, cfg)
+	ctx := context.Background()
+	payments := func(start uint64, n int) ptrace.Traces {
+		td := genTraces(start, n)
+		td.ResourceSpans().At(0).Resource().Attributes().PutStr("service.name", "payment")
+		return td
+	}
+	for i := range 10 {
+		require.NoError(t, h.traces.ConsumeTraces(ctx, errorSpans(uint64(i*10), 10)))     // errors: 0..99
+		require.NoError(t, h.traces.ConsumeTraces(ctx, payments(uint64(1000+i*10), 10)))  // payments: 1000..1099
+		require.NoError(t, h.traces.ConsumeTraces(ctx, genTraces(uint64(2000+i*10), 10))) // default: 2000..2099
+	}
+	h.stop()
+
+	cfg2 := *cfg
+	cfg2.Buffer.Priorities = []PriorityClass{paymentsCls, errorsCls}
+	h2 := startExporter(t, &cfg2)
+	e := h2.traces.e
+	require.Len(t, e.classes, 3, "payments, errors, default: no removed class")
+	assert.Equal(t, []string{"payments", "errors", "default"}, []string{e.classes[0].name, e.classes[1].name, e.classes[2].name})
+	assert.Equal(t, uint64(100), e.classes[0].log.Stats().PendingItems)
+	sink.start()
+	waitFor(t, 10*time.Second, func() bool { return sink.spanCount() == 300 && e.stats().PendingItems == 0 }, "every span once")
+	seqs := sink.seqs()
+	seen := map[uint64]int{}
+	lastPayment, firstErrorAfterProbe := -1, -1
+	for i, s := range seqs {
+		seen[s]++
+		switch {
+		case s >= 1000 && s < 2000:
+			lastPayment = i
+		case s < 100 && firstErrorAfterProbe < 0 && i > 10:
+			firstErrorAfterProbe = i
+		}
+	}
+	assert.Len(t, seen, 300, "every span delivered")
+	for s, n := range seen {
+		assert.Equal(t, 1, n, "span %d delivered once", s)
+	}
+	// The probe that finds the backend back may be any one request (10
+	// spans); after it, every payment span before the errors.
+	assert.Less(t, lastPayment, firstErrorAfterProbe, "payments (now first) sent before errors")
+}
