@@ -19,9 +19,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/grpc/codes"
+
+	"github.com/otelcol-edge/otelcol-edge/components/exporter/edgeexporter/internal/metadatatest"
 )
 
 func skipUnlessBreak(t *testing.T) {
@@ -362,4 +365,46 @@ func TestPrioRestartReorderedClassesKeepsData(t *testing.T) {
 	// The probe that finds the backend back may be any one request (10
 	// spans); after it, every payment span before the errors.
 	assert.Less(t, lastPayment, firstErrorAfterProbe, "payments (now first) sent before errors")
+}
+
+// TestBreakPrioClassesSymlinkFollowedAndRemoved: with buffer.priorities
+// unset, removedClasses (classes.go) reads <instance>/classes with
+// os.ReadDir, which follows a symbolic link, and checks only the last
+// component of each class directory (ownDir: Lstat of classes/<name>).
+// Every other directory of the exporter must be a real directory
+// (bufferdir.go: "the exporter's own directories must be real
+// directories"), and with priorities set ownDir(classes) refuses the link;
+// without them it is followed: each directory named like a class in the
+// link's target is opened as a log (LOCK and cursor files created in it)
+// and, holding no record, deleted with os.RemoveAll, whatever else it
+// contains.
+//
+// Expected: a start refuses a symbolic link at <instance>/classes (as it
+// does with priorities set) or leaves the target alone. Happened: the start
+// succeeds and deletes <target>/reports with the file in it.
+func TestBreakPrioClassesSymlinkFollowedAndRemoved(t *testing.T) {
+	skipUnlessBreak(t)
+	sink := newTestSink(t)
+	cfg := testConfig(t, sink.addr)
+	h := startExporter(t, cfg)
+	dir := h.traces.e.bufferDir()
+	h.stop()
+
+	outside := t.TempDir()
+	victim := filepath.Join(outside, "reports")
+	require.NoError(t, os.Mkdir(victim, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(victim, "q3.csv"), []byte("not the exporter's"), 0o600))
+	require.NoError(t, os.Symlink(outside, filepath.Join(dir, classesDirName)))
+
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = tt.Shutdown(context.Background()) })
+	e, err := newEdgeExporter(metadatatest.NewSettings(tt), cfg)
+	require.NoError(t, err)
+	te := &tracesExporter{signalExporter{e}}
+	startErr := te.Start(context.Background(), componenttest.NewNopHost())
+	if startErr == nil {
+		assert.NoError(t, te.Shutdown(context.Background()))
+	}
+	_, statErr := os.Stat(filepath.Join(victim, "q3.csv"))
+	assert.NoError(t, statErr, "a file outside the buffer, reached through a symlinked classes directory, was deleted (start error: %v)", startErr)
 }
