@@ -16,6 +16,11 @@ import (
 // 0..127 and items is the caller's count of telemetry items in payload (used
 // for accounting). The payload is copied; the caller may reuse it. See the
 // package documentation for durability guarantees of each FsyncPolicy.
+//
+// With a shared budget under DropOldest, Append returns sequence 0 and a
+// nil error when the record was accepted but dropped at once because the
+// budget is full of higher classes' data (see SharedBudget): it is counted
+// as a budget drop of this log (Stats, OnDrop) and never stored.
 func (l *Log) Append(ctx context.Context, kind uint8, items uint32, payload []byte) (uint64, error) {
 	if kind > MaxKind {
 		return 0, ErrInvalidKind
@@ -53,6 +58,19 @@ func (l *Log) Append(ctx context.Context, kind uint8, items uint32, payload []by
 
 	l.mu.Lock()
 	seq, seg, err := l.appendLocked(ctx, frame, h, memCopy)
+	if errors.Is(err, errDropNew) {
+		// The budget is full of higher classes' data: the record is
+		// dropped (nothing was written), counted once as a budget drop.
+		l.st.DroppedBudgetRecords++
+		l.st.DroppedBudgetItems += uint64(items)
+		if l.opts.OnDrop != nil {
+			l.opts.OnDrop(DropReasonBudget, 1, uint64(items))
+		}
+		// No log line per record (a flood of a low class would flood the
+		// log): the drop is counted like every eviction.
+		l.mu.Unlock()
+		return 0, nil
+	}
 	if err != nil {
 		l.mu.Unlock()
 		return 0, err

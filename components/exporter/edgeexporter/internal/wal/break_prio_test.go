@@ -2,14 +2,13 @@
 
 package wal // import "github.com/otelcol-edge/otelcol-edge/components/exporter/edgeexporter/internal/wal"
 
-// Adversarial tests of SharedBudget (issue #15 priorities). A test that
-// shows a break fails for the reason stated in its comment and is skipped
-// unless EDGE_BREAK=1; the others hold and add coverage.
+// Adversarial tests of SharedBudget (issue #15 priorities). The break
+// found here is fixed (see its comment) and the test is a regression test;
+// the others hold and add coverage.
 
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -29,19 +28,15 @@ import (
 // Expected (issue #15: "a burst of debug logs can [no longer] evict the
 // only error spans of the outage", "every error span survives"): a lower
 // class never takes space from a higher one; the debug record is the one
-// that does not fit (dropped and counted by the low class, or refused).
-// Happened: SharedBudget.evict (shared.go) walks every log of the budget,
-// the higher ones included, and the appending low log is empty, so a whole
-// segment of the high class (12 error records here) is evicted to store one
-// debug record; every time the low class is empty again (its data sent
-// while the budget is full of errors) the next debug record costs another
-// segment of errors. The README's wording ("a higher class loses data only
-// when every class below it is empty") allows it; the issue's promise does
-// not.
+// that does not fit (dropped and counted by the low class).
+// Was broken: SharedBudget.evict walked every log of the budget, the
+// higher ones included, so a whole segment of the high class (12 error
+// records here) was evicted to store one debug record. Fixed: evict looks
+// only at the logs ranked at or below the appending one (its own oldest
+// last); when none holds a record the appended record is dropped, counted
+// once as a budget drop of its class, and Append returns seq 0, nil.
+// Regression test.
 func TestBreakPrioLowerClassAppendEvictsHigherClass(t *testing.T) {
-	if os.Getenv("EDGE_BREAK") == "" {
-		t.Skip("known break, see comment: run with EDGE_BREAK=1")
-	}
 	const maxBytes = 32 << 10
 	dir := t.TempDir()
 	b := NewSharedBudget()
@@ -70,6 +65,10 @@ func TestBreakPrioLowerClassAppendEvictsHigherClass(t *testing.T) {
 	require.NoError(t, err)
 	hr, hi := dHigh.get()
 	assert.Zero(t, hr, "a low-class append evicted %d high-class records (%d items) of %d", hr, hi, n)
+	lr, li := dLow.get()
+	assert.Equal(t, uint64(1), lr, "the low record is dropped, counted once by its class")
+	assert.Equal(t, uint64(1), li)
+	assert.Equal(t, uint64(1), low.Stats().DroppedBudgetItems)
 }
 
 // TestPrioSharedBudgetConcurrentAppendersAccounting: four logs of one

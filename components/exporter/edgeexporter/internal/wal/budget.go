@@ -9,6 +9,10 @@ import (
 	"os"
 )
 
+// errDropNew is returned by SharedBudget.evict when no log ranked at or
+// below the appending one holds a record: Append drops the new record.
+var errDropNew = errors.New("wal: no room below the appending class")
+
 // makeRoomLocked is called when the next write would exceed MaxBytes. It
 // reports whether it changed something so that the caller should re-check,
 // or returns the error to give to the appender. Must hold mu; it releases it

@@ -16,10 +16,16 @@ import (
 // the same value). When an append does not fit, space is first freed
 // without dropping anything (acknowledged segments of every log), then by
 // the policy of the appending log: DropOldest evicts the oldest segment of
-// the log with the highest Options.Class that holds a record (the lowest
-// priority class first; the appending log's own data only when every log
-// ranked below it is empty), DropNewest refuses the append, Block waits
-// until an acknowledgement in any log frees space.
+// the log with the highest Options.Class that holds a record, among the
+// logs ranked at or below the appending one (Class >= its Class): the
+// lowest priority class first, the appending log's own data last. A class
+// never evicts data of a higher class: when none of those logs holds a
+// record (the budget is full of higher classes' data), the appended record
+// is dropped instead, counted once as a budget drop of the appending log
+// (Stats.DroppedBudgetRecords/Items and OnDrop(DropReasonBudget, 1,
+// items)), and Append returns sequence 0 with a nil error (it was accepted,
+// like every record evicted by DropOldest). DropNewest refuses the append,
+// Block waits until an acknowledgement in any log frees space.
 //
 // Each eviction is the single-log eviction of the log it happens in:
 // committed to that log's cursor file before it is reported to that log's
@@ -97,12 +103,18 @@ func (b *SharedBudget) reclaimOthers(l *Log) bool {
 	return false
 }
 
-// evict evicts the oldest segment of the lowest class that holds a record.
-// Called with l.mu held; it releases it meanwhile.
+// evict evicts the oldest segment of the lowest class that holds a record,
+// among the logs ranked at or below l (Class >= l's): a class never evicts
+// data of a higher class. l's own oldest data comes last. It returns
+// errDropNew when none of them holds a record: the appended record is the
+// one that does not fit (appendLocked drops it). Called with l.mu held; it
+// releases it meanwhile.
 func (b *SharedBudget) evict(l *Log) (bool, error) {
 	l.mu.Unlock()
 	defer l.mu.Lock()
-	for _, o := range b.snapshot() {
+	cands := slices.DeleteFunc(b.snapshot(), func(o *Log) bool { return o == l || o.opts.Class < l.opts.Class })
+	cands = append(cands, l)
+	for _, o := range cands {
 		o.mu.Lock()
 		ok, err := false, error(nil)
 		if !o.closed {
@@ -113,7 +125,7 @@ func (b *SharedBudget) evict(l *Log) (bool, error) {
 			return ok, err
 		}
 	}
-	return false, nil
+	return false, errDropNew
 }
 
 // waitSpace waits a little for acknowledgements in any log (Block). Called

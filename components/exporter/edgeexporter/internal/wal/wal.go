@@ -246,7 +246,8 @@ type Options struct {
 	// SharedBudget): MaxBytes bounds the segment bytes of all of them.
 	Shared *SharedBudget
 	// Class ranks the log in a shared budget: DropOldest evicts from the
-	// log with the highest Class first (the lowest priority).
+	// log with the highest Class first (the lowest priority), never from a
+	// log with a lower Class than the appending one's.
 	Class int
 	// Logf, if set, receives notable events (recovery notes, I/O errors). It
 	// may be called with internal locks held and must not call into the Log.
