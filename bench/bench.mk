@@ -27,7 +27,7 @@
 # The reliability suite writes bench/results/reliability.md; extra flags:
 # make reliability RELIABILITY_FLAGS='-scenarios r1,r4 -corrupt-trials 200'.
 #
-#   make bench-processors  ~9 minutes: Go benchmarks of our enrich and filter
+#   make bench-processors  ~12 minutes: Go benchmarks of our enrich and filter
 #                      processors against upstream resource/attributes/filter
 #                      v0.161.0 (bench/procbench/run.sh, no binaries needed;
 #                      raw output and table in bench/results/procbench/)
