@@ -445,17 +445,21 @@ func attributeKey(k string) attribute.Key { return attribute.Key(k) }
 // sink0 is a placeholder gRPC endpoint for configs that are changed afterwards.
 func sink0(*testing.T) string { return "127.0.0.1:1" }
 
+// TestMaxAgeDropsOldData: data older than max_age is dropped, fresh data is
+// sent. max_age is 2 s, not the 300 ms it was: the fresh data must be sent
+// within max_age of its append, and under -race on a loaded machine it was
+// not, once in a few runs of the package (dropped too, it never arrived).
+// The old data ages out while the backend is down.
 func TestMaxAgeDropsOldData(t *testing.T) {
 	sink := newStoppedSink(t)
 	cfg := testConfig(t, sink.addr)
-	cfg.Buffer.MaxAge = 300 * time.Millisecond
+	cfg.Buffer.MaxAge = 2 * time.Second
 	h := startExporter(t, cfg)
 	h.sendSpans(0, 100)
-	time.Sleep(500 * time.Millisecond)
+	waitFor(t, 20*time.Second, func() bool { return h.pending() == 0 }, "old data dropped")
 	sink.start()
-	waitFor(t, 10*time.Second, func() bool { return h.pending() == 0 }, "old data dropped")
 	h.sendSpans(100, 10)
-	waitFor(t, 10*time.Second, func() bool { return sink.spanCount() == 10 }, "fresh data delivered")
+	waitFor(t, 10*time.Second, func() bool { return sink.spanCount() >= 10 }, "fresh data delivered") // a retry may repeat it
 	assert.Equal(t, int64(100), h.sum("otelcol_exporter_edge_items_dropped", "reason", "max_age"))
 }
 
