@@ -2,10 +2,9 @@
 
 package edgeexporter
 
-// Adversarial tests of buffer.priorities (issue #15). Tests that show a
-// break fail for the reason stated in their comment; they are skipped unless
-// EDGE_BREAK=1 so that `make test` stays green until the lead decides the
-// fix. Tests without the guard hold and add coverage.
+// Adversarial tests of buffer.priorities (issue #15). The TestBreakPrio
+// tests showed a break (their comments say what happened and how it was
+// fixed) and are now regression tests; the others hold and add coverage.
 
 import (
 	"context"
@@ -26,13 +25,6 @@ import (
 
 	"github.com/otelcol-edge/otelcol-edge/components/exporter/edgeexporter/internal/metadatatest"
 )
-
-func skipUnlessBreak(t *testing.T) {
-	t.Helper()
-	if os.Getenv("EDGE_BREAK") == "" {
-		t.Skip("known break, see comment: run with EDGE_BREAK=1")
-	}
-}
 
 // segmentFiles lists the segment files of a log directory (every file but
 // the lock and cursor files).
@@ -61,11 +53,15 @@ func segmentFiles(t *testing.T, dir string) []string {
 // metric, the status summary's dropped_since_last_summary{corrupt} (the
 // totals every other drop reaches through countDroppedClass ->
 // e.report.dropped) and the class's dropped_items on the status page.
-// Happened: the metric has the items; the summary's totals and the class
-// view say 0 (the summary totals and the per-class view disagree with the
-// metric).
+// Was broken: the metric had the items; the summary's totals and the class
+// view said 0 (the summary totals and the per-class view disagreed with the
+// metric), and the repair never reached the "Recovered the buffer with
+// repairs" line. Fixed: a removed class is no longer looked at by a
+// throwaway open; its log is opened once, for real, with its class's
+// accounting (onClassDrop -> countDroppedClass: metric, status totals and
+// the class's own counter), its Recovery part of the instance's; an empty
+// one is closed and its directory removed after that open. Regression test.
 func TestBreakPrioRemovedClassCorruptDropNotInStatus(t *testing.T) {
-	skipUnlessBreak(t)
 	sink := newStoppedSink(t)
 	cfg := testConfig(t, sink.addr)
 	cfg.Buffer.Priorities = errorsFirst()
@@ -123,9 +119,10 @@ func TestBreakPrioRemovedClassCorruptDropNotInStatus(t *testing.T) {
 //
 // Expected: a class whose 10 error spans the backend rejects permanently
 // shows dropped_items 10 on the status page, as items_dropped{class=errors}
-// says. Happened: dropped_items 0.
+// says. Was broken: dropped_items 0. Fixed: each class counts its dropped
+// items, every reason, in countDroppedClass (the one path of every drop);
+// the status page shows that counter. Regression test.
 func TestBreakPrioClassDroppedItemsMissesSendDrops(t *testing.T) {
-	skipUnlessBreak(t)
 	sink := newTestSink(t)
 	sink.mu.Lock()
 	sink.failTraces = func(td ptrace.Traces) codes.Code {
@@ -150,8 +147,8 @@ func TestBreakPrioClassDroppedItemsMissesSendDrops(t *testing.T) {
 		"status page dropped_items of class errors = items_dropped{class=errors}")
 }
 
-// TestBreakPrioManyRemovedClassesSeqOverflow: removed classes are not
-// bounded (classes.go openLogs: order = configured + default + every
+// TestBreakPrioManyRemovedClassesSeqOverflow: removed classes were not
+// bounded (classes.go openLogs, before the fix: order = configured + default + every
 // leftover directory under classes/), but the class index rides in the top
 // byte of the dispatcher's sequence numbers (classShift = 56,
 // classLog.seq / classReader.Next: rec.Seq |= uint64(i) << 56). A class of
@@ -162,13 +159,18 @@ func TestBreakPrioClassDroppedItemsMissesSendDrops(t *testing.T) {
 // directories.
 //
 // Expected: every record of every class delivered and acknowledged in its
-// own log: nothing pending after the drain. Happened: the records of class
-// 256 are delivered but stay pending for ever (their ack is routed to class
-// 0, where it is ignored or, when the raw sequence is pending there,
-// acknowledges a record never sent: loss), so the drain never ends and a
-// restart re-sends them.
+// own log: nothing pending after the drain. Was broken: the records of
+// class 256 were delivered but stayed pending for ever (their ack was routed
+// to class 0, where it was ignored or, when the raw sequence was pending
+// there, acknowledged a record never sent: loss), so the drain never ended
+// and a restart re-sent them. Fixed: at most maxClasses (64) classes,
+// configured, default and removed ones with data: a start with more refuses
+// with an error naming the leftover directories (nothing opened, nothing
+// deleted), and classLog.seq panics rather than wrap (a compile-time check
+// keeps maxClasses within the top byte). Regression test: 248 leftovers are
+// refused; with 55 of them (64 classes) every record is delivered and
+// acknowledged in its own log.
 func TestBreakPrioManyRemovedClassesSeqOverflow(t *testing.T) {
-	skipUnlessBreak(t)
 	sink := newStoppedSink(t)
 	cfg := testConfig(t, sink.addr)
 	cfg.Buffer.Fsync = FsyncNever
@@ -202,15 +204,41 @@ func TestBreakPrioManyRemovedClassesSeqOverflow(t *testing.T) {
 	require.NoError(t, os.RemoveAll(src))
 
 	cfg.Buffer.Priorities = classes
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = tt.Shutdown(context.Background()) })
+	e0, err := newEdgeExporter(metadatatest.NewSettings(tt), cfg)
+	require.NoError(t, err)
+	te := &tracesExporter{signalExporter{e0}}
+	startErr := te.Start(context.Background(), componenttest.NewNopHost())
+	if startErr == nil {
+		_ = te.Shutdown(context.Background())
+	}
+	require.Error(t, startErr, "257 classes: the start must refuse, never wrap the class index")
+	assert.Contains(t, startErr.Error(), "r000")
+	assert.Contains(t, startErr.Error(), "r247")
+	assert.Contains(t, startErr.Error(), "at most 64")
+	for i := range removed {
+		require.NotEmpty(t, segmentFiles(t, filepath.Join(dir, classesDirName, fmt.Sprintf("r%03d", i))), "leftover r%03d kept", i)
+	}
+
+	// Within the cap (8 + default + 55 = 64 classes): move the others out.
+	keep := maxClasses - 9
+	aside := t.TempDir()
+	for i := keep; i < removed; i++ {
+		name := fmt.Sprintf("r%03d", i)
+		require.NoError(t, os.Rename(filepath.Join(dir, classesDirName, name), filepath.Join(aside, name)))
+	}
 	h2 := startExporter(t, cfg)
 	e := h2.traces.e
-	require.Len(t, e.classes, 9+removed)
-	require.Equal(t, 256, e.classes[len(e.classes)-1].idx)
+	require.Len(t, e.classes, maxClasses)
+	last := e.classes[len(e.classes)-1]
+	require.Equal(t, maxClasses-1, last.idx)
 	sink.start()
-	waitFor(t, 20*time.Second, func() bool { return sink.spanCount() >= removed }, "every leftover record delivered")
+	waitFor(t, 20*time.Second, func() bool { return sink.spanCount() >= keep }, "every leftover record delivered")
 	waitFor(t, 5*time.Second, func() bool { return e.stats().PendingItems == 0 },
 		"every delivered record acknowledged in its own log (pending %d; class %s pending %d)",
-		e.stats().PendingItems, e.classes[256].name, e.classes[256].log.Stats().PendingItems)
+		e.stats().PendingItems, last.name, last.log.Stats().PendingItems)
+	assert.Equal(t, keep, sink.spanCount(), "each record once")
 }
 
 // TestPrioConcurrentFloodAccountingExact: four goroutines flood mixed log
@@ -265,27 +293,31 @@ func TestPrioConcurrentFloodAccountingExact(t *testing.T) {
 }
 
 // TestBreakPrioRemovedClassRemoveAllCrashResurrects: a removed class whose
-// data was all delivered is deleted at the next start by os.RemoveAll of
-// its directory (classes.go removedClasses). The directory still holds its
+// data was all delivered was deleted at the next start by os.RemoveAll of
+// its directory (classes.go removedClasses, before the fix). The directory still holds its
 // last segment (delivered, acknowledged records: the active segment is
 // never unlinked) next to the cursor that says so. os.RemoveAll unlinks in
 // directory order (on ext4 hash order, not chosen by the exporter), so a
 // kill -9 or a power loss after "cursor" is unlinked and before the segment
 // is leaves a class directory with the segment and no cursor (on this
 // machine's ext4, `ls -U` of a class directory lists LOCK, cursor, then the
-// segment: RemoveAll unlinks the cursor first). This test
-// makes that state by hand (what RemoveAll had done when the process died)
-// and starts again.
+// segment: RemoveAll unlinks the cursor first). The test made that state
+// by hand (what RemoveAll had done when the process died) and started
+// again.
 //
 // Expected: records delivered and acknowledged before are not sent again
-// (the directory is on its way out; nothing in it is pending). Happened:
-// the log reopens with "cursor file missing; treating all records as
-// unacknowledged", the 30 delivered spans are delivered a second time and
-// counted in items_sent twice. Fix: rename the directory to a name the
-// scan ignores (e.g. classes/.<name>.removing) and fsync classes/ before
-// RemoveAll, or unlink the segments before the cursor.
+// (the directory is on its way out; nothing in it is pending). Was broken:
+// the log reopened with "cursor file missing; treating all records as
+// unacknowledged", the 30 delivered spans were delivered a second time and
+// counted in items_sent twice. Fixed (removeClassDir): the directory of an
+// empty removed class is renamed to classes/.<name>.removing (a name the
+// scan never opens as a class), classes/ is fsynced, and only then is it
+// deleted; a start finishes deleting any .removing leftover. The state
+// above (a class directory with a segment and no cursor) can no longer be
+// made by the exporter: a crash inside RemoveAll now leaves
+// classes/.errors.removing without its cursor, which this regression test
+// makes by hand; a clean start removes the class directory entirely.
 func TestBreakPrioRemovedClassRemoveAllCrashResurrects(t *testing.T) {
-	skipUnlessBreak(t)
 	sink := newTestSink(t)
 	cfg := testConfig(t, sink.addr)
 	cfg.Buffer.Priorities = errorsFirst()
@@ -297,18 +329,36 @@ func TestBreakPrioRemovedClassRemoveAllCrashResurrects(t *testing.T) {
 	classDir := filepath.Join(dir, classesDirName, "errors")
 	require.NotEmpty(t, segmentFiles(t, classDir), "the delivered class keeps its last segment")
 
-	// The state a crash inside os.RemoveAll can leave: the cursor (and the
-	// lock file) unlinked, the segment not yet.
-	require.NoError(t, os.Remove(filepath.Join(classDir, "cursor")))
-	_ = os.Remove(filepath.Join(classDir, "LOCK"))
+	// The state a crash inside removeClassDir's os.RemoveAll can leave: the
+	// directory renamed (durably), its cursor (and the lock file) unlinked,
+	// the segment not yet.
+	removing := filepath.Join(dir, classesDirName, ".errors"+removingSuffix)
+	require.NoError(t, os.Rename(classDir, removing))
+	require.NoError(t, os.Remove(filepath.Join(removing, "cursor")))
+	_ = os.Remove(filepath.Join(removing, "LOCK"))
 
 	cfg2 := *cfg
 	cfg2.Buffer.Priorities = nil
 	h2 := startExporter(t, &cfg2)
+	assert.Nil(t, h2.traces.e.classes, "no class left: one log")
 	time.Sleep(500 * time.Millisecond)
 	waitFor(t, 5*time.Second, func() bool { return h2.traces.e.stats().PendingItems == 0 }, "idle")
 	assert.Equal(t, 30, sink.spanCount(), "delivered spans of a deleted class sent again")
 	assert.Zero(t, h2.sum("otelcol_exporter_edge_items_sent"), "nothing to send after the restart")
+	assert.NoDirExists(t, removing, "the interrupted removal finished")
+	h2.stop()
+
+	// A clean start removes a drained removed class entirely (no leftover).
+	h3 := startExporter(t, cfg)
+	require.NoError(t, h3.traces.ConsumeTraces(context.Background(), errorSpans(100, 5)))
+	waitFor(t, 10*time.Second, func() bool { return sink.spanCount() == 35 && h3.traces.e.stats().PendingItems == 0 }, "delivered")
+	h3.stop()
+	h4 := startExporter(t, &cfg2)
+	assert.Nil(t, h4.traces.e.classes)
+	assert.NoDirExists(t, classDir)
+	assert.NoDirExists(t, removing)
+	time.Sleep(300 * time.Millisecond)
+	assert.Equal(t, 35, sink.spanCount(), "nothing sent again")
 }
 
 // TestPrioRestartReorderedClassesKeepsData: the same two classes listed in
@@ -380,10 +430,15 @@ func TestPrioRestartReorderedClassesKeepsData(t *testing.T) {
 // contains.
 //
 // Expected: a start refuses a symbolic link at <instance>/classes (as it
-// does with priorities set) or leaves the target alone. Happened: the start
-// succeeds and deletes <target>/reports with the file in it.
+// does with priorities set) or leaves the target alone. Was broken: the
+// start succeeded and deleted <target>/reports with the file in it. Fixed:
+// <instance>/classes is checked by ownDir (Lstat: a real directory of the
+// running user) before it is read, priorities set or not, and the start
+// refuses naming it; and an empty removed class's directory is deleted
+// only when it holds nothing but the log's own files (segments, cursor,
+// LOCK): anything else (set-aside .corrupt files, a file not the
+// exporter's) leaves it in place with a warning. Regression test, both.
 func TestBreakPrioClassesSymlinkFollowedAndRemoved(t *testing.T) {
-	skipUnlessBreak(t)
 	sink := newTestSink(t)
 	cfg := testConfig(t, sink.addr)
 	h := startExporter(t, cfg)
@@ -407,4 +462,16 @@ func TestBreakPrioClassesSymlinkFollowedAndRemoved(t *testing.T) {
 	}
 	_, statErr := os.Stat(filepath.Join(victim, "q3.csv"))
 	assert.NoError(t, statErr, "a file outside the buffer, reached through a symlinked classes directory, was deleted (start error: %v)", startErr)
+	require.Error(t, startErr, "a symbolic link at <instance>/classes is refused")
+	assert.Contains(t, startErr.Error(), "symbolic link")
+	assert.NoFileExists(t, filepath.Join(victim, "cursor"), "nothing opened in the target")
+
+	// A real classes directory: an empty removed class whose directory holds
+	// a file that is not the log's own is left in place.
+	require.NoError(t, os.Remove(filepath.Join(dir, classesDirName)))
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, classesDirName, "reports"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, classesDirName, "reports", "q3.csv"), []byte("not the exporter's"), 0o600))
+	h2 := startExporter(t, cfg)
+	assert.Nil(t, h2.traces.e.classes, "the empty removed class is not a class")
+	assert.FileExists(t, filepath.Join(dir, classesDirName, "reports", "q3.csv"), "a directory with other files is never deleted")
 }

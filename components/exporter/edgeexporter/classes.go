@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -52,11 +54,46 @@ type classLog struct {
 	attr    metric.MeasurementOption // class=<name>
 	// dropAttrs: reason and class, for exporter_edge_items_dropped.
 	dropAttrs map[string]metric.MeasurementOption
+	// dropped counts the class's dropped items, every reason (the status
+	// page's dropped_items): what exporter_edge_items_dropped{class} says.
+	dropped atomic.Uint64
 }
 
-func (c *classLog) seq(raw uint64) uint64 { return raw | uint64(c.idx)<<classShift }
+func (c *classLog) seq(raw uint64) uint64 {
+	if c.idx >= maxClasses {
+		panic(fmt.Sprintf("edge exporter: class index %d over %d", c.idx, maxClasses)) // openLogs refuses more classes
+	}
+	return raw | uint64(c.idx)<<classShift
+}
 
 const classesDirName = "classes"
+
+// maxClasses bounds the classes of an instance: configured, default and
+// removed ones with data. The class index rides in the top byte of the
+// dispatcher's sequence numbers (classShift) and must never wrap (an
+// acknowledgement would go to another class's log); a start with more
+// leftover classes than that refuses and names them.
+const maxClasses = 64
+
+// Compile-time check: every class index fits above classShift.
+var _ [1<<(64-classShift) - maxClasses]struct{}
+
+// removingSuffix marks a removed class's directory being deleted
+// (<instance>/classes/.<name>.removing): renamed first, so that a crash in
+// the middle of the deletion never leaves a class directory with segments
+// and no cursor (its delivered records would be sent again). The scan
+// ignores such names and finishes deleting them.
+const removingSuffix = ".removing"
+
+func newClassLog(name string, idx int, removed bool, gate *durableGate) *classLog {
+	cl := &classLog{name: name, idx: idx, removed: removed, durable: gate}
+	cl.attr = metric.WithAttributeSet(attribute.NewSet(attribute.String("class", name)))
+	cl.dropAttrs = map[string]metric.MeasurementOption{}
+	for _, r := range []string{wal.DropReasonBudget, wal.DropReasonCorrupt, reasonDeadLetter, reasonPoison, reasonRejected, reasonMaxAge} {
+		cl.dropAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r), attribute.String("class", name)))
+	}
+	return cl
+}
 
 // openLogs opens the log (no priorities, nothing left of earlier classes)
 // or the logs of the priority classes.
@@ -65,9 +102,51 @@ func (e *edgeExporter) openLogs(dir string, opts wal.Options) error {
 	for _, pc := range e.cfg.Buffer.Priorities {
 		names = append(names, pc.Name)
 	}
-	removed, err := e.removedClasses(dir, names)
+	leftovers, err := e.removedClasses(dir, names)
 	if err != nil {
 		return err
+	}
+	classesDir := filepath.Join(dir, classesDirName)
+	shared := wal.NewSharedBudget()
+	// The removed classes are opened first, for real (with their class's
+	// accounting: a drop found by recovery is counted once, like any other
+	// drop of the class): an empty one is closed and its directory removed,
+	// the others are drained after every configured class.
+	var removed []*classLog
+	closeRemoved := func() {
+		for _, cl := range removed {
+			_ = cl.log.Close()
+		}
+	}
+	for j, name := range leftovers {
+		cl := newClassLog(name, 0, true, &durableGate{enabled: e.durable.enabled})
+		o := opts
+		o.Shared, o.Class = shared, len(names)+1+j
+		o.OnDrop = func(reason string, recs, items uint64) { e.onClassDrop(cl, reason, recs, items) }
+		l, err := wal.Open(filepath.Join(classesDir, name), o)
+		if err != nil {
+			closeRemoved()
+			return fmt.Errorf("opening buffer of removed class %q: %w", name, err)
+		}
+		cl.log = l
+		if l.Recovery().PendingRecords > 0 {
+			removed = append(removed, cl)
+			continue
+		}
+		rec := l.Recovery()
+		if err := l.Close(); err != nil {
+			closeRemoved()
+			return fmt.Errorf("closing the empty buffer of removed class %q: %w", name, err)
+		}
+		if rec.CorruptRecords > 0 || rec.TruncatedBytes > 0 || len(rec.Notes) > 0 {
+			e.logger.Warn("Recovered the buffer of a class no longer configured with repairs; it holds nothing to send",
+				zap.String("class", name), zap.Uint64("corrupt_records", rec.CorruptRecords), zap.Uint64("corrupt_items", rec.CorruptItems),
+				zap.Int64("truncated_bytes", rec.TruncatedBytes), zap.Strings("notes", rec.Notes))
+		}
+		if err := e.removeClassDir(classesDir, name); err != nil {
+			closeRemoved()
+			return err
+		}
 	}
 	if len(names) == 0 && len(removed) == 0 {
 		opts.OnDrop = e.onLogDrop
@@ -78,29 +157,36 @@ func (e *edgeExporter) openLogs(dir string, opts wal.Options) error {
 		e.log = l
 		return nil
 	}
+	removedNames := make([]string, len(removed))
+	for i, cl := range removed {
+		removedNames[i] = cl.name
+	}
 	if e.cfg.Buffer.Encryption.encrypts() {
+		closeRemoved()
 		return fmt.Errorf("buffer.encryption cannot be used with priority classes: %s holds data of classes %v (set buffer.priorities back, or deliver it without encryption first)",
-			filepath.Join(dir, classesDirName), removed)
+			classesDir, removedNames)
+	}
+	if n := len(names) + 1 + len(removed); n > maxClasses {
+		closeRemoved()
+		return fmt.Errorf("buffer classes: %d classes (%d configured, default and %d removed ones that still hold data), at most %d: "+
+			"%s holds the data of %d classes no longer in buffer.priorities: %s; list some of them in buffer.priorities again "+
+			"until they are delivered, or move the directories of those you do not need out of %s",
+			n, len(names), len(removed), maxClasses, classesDir, len(removed), strings.Join(removedNames, ", "), classesDir)
 	}
 	if len(names) > 0 {
-		if _, err := ownDir(filepath.Join(dir, classesDirName), os.Geteuid()); err != nil {
+		if _, err := ownDir(classesDir, os.Geteuid()); err != nil {
+			closeRemoved()
 			return err
 		}
 	}
-	shared := wal.NewSharedBudget()
-	order := append(append(slices.Clone(names), defaultClassName), removed...)
-	for i, name := range order {
-		cl := &classLog{name: name, idx: i, removed: i > len(names), durable: &durableGate{enabled: e.durable.enabled}}
-		cl.attr = metric.WithAttributeSet(attribute.NewSet(attribute.String("class", name)))
-		cl.dropAttrs = map[string]metric.MeasurementOption{}
-		for _, r := range []string{wal.DropReasonBudget, wal.DropReasonCorrupt, reasonDeadLetter, reasonPoison, reasonRejected, reasonMaxAge} {
-			cl.dropAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r), attribute.String("class", name)))
-		}
+	for i, name := range append(slices.Clone(names), defaultClassName) {
+		cl := newClassLog(name, i, false, &durableGate{enabled: e.durable.enabled})
 		path := filepath.Join(dir, "wal")
 		if name != defaultClassName {
-			path = filepath.Join(dir, classesDirName, name)
+			path = filepath.Join(classesDir, name)
 			if _, err := ownDir(path, os.Geteuid()); err != nil {
 				e.closeLogs()
+				closeRemoved()
 				return err
 			}
 		} else {
@@ -112,6 +198,7 @@ func (e *edgeExporter) openLogs(dir string, opts wal.Options) error {
 		l, err := wal.Open(path, o)
 		if err != nil {
 			e.closeLogs()
+			closeRemoved()
 			return fmt.Errorf("opening buffer of class %q: %w", name, err)
 		}
 		cl.log = l
@@ -119,58 +206,112 @@ func (e *edgeExporter) openLogs(dir string, opts wal.Options) error {
 		if name == defaultClassName {
 			e.log = l
 		}
-		if cl.removed {
-			e.logger.Warn("buffer.priorities no longer lists a class whose data is in the buffer: it is sent after every other class and evicted first under a full budget (drops counted with its class name); its directory is removed at a start once it is empty",
-				zap.String("class", name), zap.Uint64("pending_items", l.Recovery().PendingItems))
-		}
+	}
+	for _, cl := range removed {
+		cl.idx = len(e.classes)
+		e.classes = append(e.classes, cl)
+		e.logger.Warn("buffer.priorities no longer lists a class whose data is in the buffer: it is sent after every other class and evicted first under a full budget (drops counted with its class name); its directory is removed at a start once it is empty",
+			zap.String("class", cl.name), zap.Uint64("pending_items", cl.log.Recovery().PendingItems))
 	}
 	return nil
 }
 
-// removedClasses lists the class directories that are not configured: the
-// empty ones are removed, the others returned (sorted) to be drained.
+// removedClasses lists (sorted) the class directories under
+// <instance>/classes that are not configured, and finishes deleting the
+// directories a crash left being removed. <instance>/classes must be a real
+// directory of the running user, priorities set or not (never followed
+// through a symbolic link).
 func (e *edgeExporter) removedClasses(dir string, names []string) ([]string, error) {
-	ents, err := os.ReadDir(filepath.Join(dir, classesDirName))
-	if errors.Is(err, os.ErrNotExist) {
+	classesDir := filepath.Join(dir, classesDirName)
+	if _, err := os.Lstat(classesDir); errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
+	if _, err := ownDir(classesDir, os.Geteuid()); err != nil {
+		return nil, fmt.Errorf("buffer classes: %w", err)
+	}
+	ents, err := os.ReadDir(classesDir)
 	if err != nil {
 		return nil, fmt.Errorf("buffer classes: %w", err)
 	}
 	var out []string
 	for _, ent := range ents {
 		name := ent.Name()
+		if strings.HasPrefix(name, ".") && strings.HasSuffix(name, removingSuffix) {
+			// A removal interrupted by a crash: renamed before anything in
+			// it was deleted, so nothing in it is pending.
+			if err := os.RemoveAll(filepath.Join(classesDir, name)); err != nil {
+				return nil, fmt.Errorf("buffer classes: finishing the removal of %s: %w", filepath.Join(classesDir, name), err)
+			}
+			e.logger.Info("Finished removing the empty buffer of a class no longer configured", zap.String("directory", filepath.Join(classesDir, name)))
+			continue
+		}
 		if slices.Contains(names, name) || !classNameRE.MatchString(name) || name == defaultClassName {
 			continue
 		}
-		path := filepath.Join(dir, classesDirName, name)
-		if _, err := ownDir(path, os.Geteuid()); err != nil {
+		if _, err := ownDir(filepath.Join(classesDir, name), os.Geteuid()); err != nil {
 			return nil, err
-		}
-		l, err := wal.Open(path, wal.Options{MemoryBytes: -1, FS: e.walFS, OnDrop: func(reason string, _, items uint64) {
-			// Corruption found by this look at a removed class: counted
-			// (and committed by the log) now, with its class.
-			e.tb.ExporterEdgeItemsDropped.Add(context.Background(), int64(items),
-				metric.WithAttributes(attribute.String("reason", reason), attribute.String("class", name)))
-		}})
-		if err != nil {
-			return nil, fmt.Errorf("opening buffer of removed class %q: %w", name, err)
-		}
-		pending := l.Recovery().PendingRecords
-		if err := l.Close(); err != nil {
-			return nil, err
-		}
-		if pending == 0 {
-			if err := os.RemoveAll(path); err != nil {
-				return nil, fmt.Errorf("removing the empty buffer of removed class %q: %w", name, err)
-			}
-			e.logger.Info("Removed the empty buffer of a class no longer configured", zap.String("class", name))
-			continue
 		}
 		out = append(out, name)
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// isLogFile reports whether a file name in a log directory is the log's own
+// (and deleted with it): segments, cursor, lock and their temporary files.
+func isLogFile(name string) bool {
+	switch {
+	case name == "LOCK", name == "cursor", name == "cursor.tmp":
+		return true
+	case strings.HasSuffix(name, wal.PrivateTmpSuffix):
+		return true
+	}
+	base, ok := strings.CutSuffix(name, ".seg")
+	if !ok || len(base) != 20 {
+		return false
+	}
+	for _, c := range base {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// removeClassDir deletes the directory of a removed class whose log is
+// empty (and closed): renamed to .<name>.removing, the rename made durable,
+// then deleted, so a crash never leaves a class log without its cursor. A
+// directory holding anything that is not the log's own (files set aside by
+// recovery, ".corrupt", to inspect; anything else) is left in place.
+func (e *edgeExporter) removeClassDir(classesDir, name string) error {
+	path := filepath.Join(classesDir, name)
+	ents, err := os.ReadDir(path)
+	if err != nil {
+		return fmt.Errorf("removing the empty buffer of removed class %q: %w", name, err)
+	}
+	var other []string
+	for _, ent := range ents {
+		if !ent.Type().IsRegular() || !isLogFile(ent.Name()) {
+			other = append(other, ent.Name())
+		}
+	}
+	if len(other) > 0 {
+		e.logger.Warn("The buffer of a class no longer configured is empty but its directory holds other files (set aside by recovery, or not the exporter's): left in place; delete it once inspected",
+			zap.String("class", name), zap.String("directory", path), zap.Strings("files", other))
+		return nil
+	}
+	tmp := filepath.Join(classesDir, "."+name+removingSuffix)
+	if err := os.Rename(path, tmp); err != nil {
+		return fmt.Errorf("removing the empty buffer of removed class %q: %w", name, err)
+	}
+	if err := syncDir(classesDir); err != nil {
+		return fmt.Errorf("removing the empty buffer of removed class %q: %w", name, err)
+	}
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("removing the empty buffer of removed class %q: %w", name, err)
+	}
+	e.logger.Info("Removed the empty buffer of a class no longer configured", zap.String("class", name))
+	return nil
 }
 
 func (e *edgeExporter) closeLogs() error {
@@ -205,6 +346,7 @@ func (e *edgeExporter) countDroppedClass(ctx context.Context, cl *classLog, reas
 		a = metric.WithAttributes(attribute.String("reason", reason), attribute.String("class", cl.name))
 	}
 	e.tb.ExporterEdgeItemsDropped.Add(ctx, items, a)
+	cl.dropped.Add(uint64(items))
 	e.report.dropped(reason, uint64(items))
 }
 
@@ -521,7 +663,7 @@ func (e *edgeExporter) classViews() []classView {
 	for _, cl := range e.classes {
 		st := cl.log.Stats()
 		v := classView{Name: cl.name, Removed: cl.removed, PendingItems: st.PendingItems, DiskBytes: st.DiskBytes,
-			DroppedItems: st.DroppedBudgetItems + st.DroppedCorruptItems}
+			DroppedItems: cl.dropped.Load()}
 		if !st.OldestPending.IsZero() {
 			v.OldestAgeSeconds = now.Sub(st.OldestPending).Round(time.Millisecond).Seconds()
 		}

@@ -303,7 +303,7 @@ func (e *edgeExporter) start(ctx context.Context, host component.Host) error {
 	}
 	if rec.PendingRecords > 0 {
 		e.state.Store(stateReplaying)
-		e.report.stateChanged(stateOnline, stateReplaying, time.Now(), rec.PendingItems)
+		e.report.recoveredBacklog(time.Now(), rec.PendingItems)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel

@@ -59,6 +59,16 @@ func (r *offlineReport) stateChanged(from, to int32, now time.Time, pendingItems
 	}
 }
 
+// recoveredBacklog starts the replay of the backlog found at start. Unlike
+// stateChanged it keeps the drops counted while the logs were opened
+// (corruption found by recovery, in any class): they belong to this period.
+func (r *offlineReport) recoveredBacklog(now time.Time, pendingItems uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.since, r.lastSummary = now, now
+	r.replayStart, r.replayStartItems, r.replayedItems = now, pendingItems, 0
+}
+
 // dropped counts items dropped for reason.
 func (r *offlineReport) dropped(reason string, items uint64) {
 	r.mu.Lock()
