@@ -76,7 +76,7 @@ func TestDiscoveryWeightedAndDynamic(t *testing.T) {
 	for i := 0; i < batches; i++ {
 		require.NoError(t, te.ConsumeTraces(context.Background(), genTraces(uint64(i*10), 10)))
 	}
-	waitFor(t, 30*time.Second, func() bool { return a.spanCount()+b.spanCount() >= batches*10 }, "weighted delivery")
+	waitFor(t, 90*time.Second, func() bool { return a.spanCount()+b.spanCount() >= batches*10 }, "weighted delivery") // 7-11 s under moderate load, 31.7 s once under heavy load
 	ra, rb := requestsOf(a), requestsOf(b)
 	share := float64(ra) / float64(ra+rb)
 	t.Logf("weights 3:1 -> requests %d:%d (share of a %.3f)", ra, rb, share)
@@ -88,7 +88,7 @@ func TestDiscoveryWeightedAndDynamic(t *testing.T) {
 	for i := batches; i < batches+200; i++ {
 		require.NoError(t, te.ConsumeTraces(context.Background(), genTraces(uint64(i*10), 10)))
 	}
-	waitFor(t, 20*time.Second, func() bool { return a.spanCount()+b.spanCount()+c.spanCount() >= (batches+200)*10 }, "delivery after change")
+	waitFor(t, 60*time.Second, func() bool { return a.spanCount()+b.spanCount()+c.spanCount() >= (batches+200)*10 }, "delivery after change")
 	assert.Equal(t, aBefore, a.spanCount(), "draining endpoint gets no new data")
 	assert.Positive(t, c.spanCount(), "new endpoint receives")
 }
