@@ -28,8 +28,8 @@ import (
 // is sent until the backlog has drained, and the backend records each probe's
 // arrival minus its end timestamp. Ours runs with replay.order live_first and
 // the link budget replay.max_bytes_per_second set so that the backlog takes
-// about r8TargetDrain to drain; "ours (in_order)" is the same with today's
-// default order; the anchor has no replay order or link budget (its live data
+// about r8TargetDrain to drain; "ours (in_order)" is the same with the
+// replay.order in_order; the anchor has no replay order or link budget (its live data
 // joins the end of its persistent queue), so it drains at full speed.
 const (
 	liveProbeInterval = 10 * time.Millisecond
@@ -70,7 +70,7 @@ func (h *harness) runLiveFirst(ctx context.Context) error {
 		"From the sink's first request on, one live span every %s (its own connection, end timestamp = send time) until the backlog has drained "+
 		"and %s more; the sink records arrival minus end timestamp of each. Ours: bench/configs/edge.yaml with replay.order live_first, "+
 		"min_share 0.2 and the link budget replay.max_bytes_per_second %d (wire bytes: the backlog's bytes gzip-compressed as the payload compresses, over %s); "+
-		"\"ours (in_order)\" the same with the default order; anchor: bench/anchor/pipeline.yaml unchanged (no replay order, no link budget: "+
+		"\"ours (in_order)\" the same with replay.order in_order (the whole log in append order); anchor: bench/anchor/pipeline.yaml unchanged (no replay order, no link budget: "+
 		"it drains at full speed and its live data waits behind its queue).", spans, liveProbeInterval, liveProbeAfter, linkBPS, drain)
 	h.rep.add(s)
 	variants := []struct {
