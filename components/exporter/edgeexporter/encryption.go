@@ -446,15 +446,15 @@ func (kr *keyring) setEpochs(ke keyEpochs) {
 	}
 }
 
-// openRecord decrypts the envelope of the log record seq of signal kind:
-// like open, and a record whose key is not available is checked against the
-// key epochs: if the epoch covering seq says another key id (or plain text)
-// or another fingerprint was in use when seq was written, the record's key
-// id or fingerprint was altered on disk: errRecordTampered, never a wait for
-// a key that will not come. A record that names the key of its epoch, which
-// is not configured, stays errKeyUnavailable. Sequences that no epoch
-// covers (written before the key epochs file existed, or after it was
-// deleted) are judged by open alone.
+// openRecord decrypts the envelope of the log record seq of signal kind,
+// like open (which already drops, as altered, a record that a configured key
+// authenticates under another id or fingerprint: that is proof). A record
+// whose key is not available is compared with the key epochs only to explain
+// the wait: key-epochs.json is not authenticated, so an edited epochs file
+// must never turn "key missing, wait" into a drop of genuine data. When the
+// epoch covering seq names another key (or plain text), the error stays
+// errKeyUnavailable and says so; sending stops until the key is configured
+// or the operator deals with the record.
 func (kr *keyring) openRecord(kind uint8, seq uint64, env []byte) ([]byte, error) {
 	plain, err := kr.open(kind, env)
 	if err == nil || !errors.Is(err, errKeyUnavailable) || kr == nil {
@@ -477,10 +477,11 @@ func (kr *keyring) openRecord(kind uint8, seq uint64, env []byte) ([]byte, error
 	}
 	switch {
 	case ep.KeyID == "":
-		return nil, fmt.Errorf("%w: record %d names key id %q, but %s were written in plain text", errRecordTampered, seq, id, span)
+		return nil, fmt.Errorf("%w; key-epochs.json says %s were written in plain text: the record's key id %q (or the epochs file) was altered; it is kept until a key proves which",
+			err, span, id)
 	case ep.KeyID != id || ep.Fingerprint != fp:
-		return nil, fmt.Errorf("%w: record %d names key id %q (fingerprint %s), but %s were written with key id %q (fingerprint %s)",
-			errRecordTampered, seq, id, fp, span, ep.KeyID, ep.Fingerprint)
+		return nil, fmt.Errorf("%w; key-epochs.json says %s were written with key id %q (fingerprint %s), the record names %q (fingerprint %s): one of them was altered; it is kept until a key proves which",
+			err, span, ep.KeyID, ep.Fingerprint, id, fp)
 	}
 	return nil, err
 }
