@@ -287,6 +287,18 @@ type corruptError struct {
 // markDead rewrites the header of record m so that its payload checksum
 // can never match, and fsyncs the file.
 func (l *Log) markDead(s *segment, m recMeta, storedCRC uint32) error {
+	if !s.sealed {
+		// The active segment: seal it first, so the next append rolls to a
+		// new segment. openOwned may replace the file under this name by a
+		// private copy (a hard link made while the log runs); the append
+		// handle would then write into the file only the other name
+		// reaches, and those records would be lost to the log
+		// (TestBreakLinkMarkDeadOnActiveSegmentLosesAppends). A sealed
+		// segment's handle is fsynced and closed as after any roll; the
+		// copy holds every byte written so far (it is made under mu) and is
+		// fsynced before it replaces the name.
+		s.sealed = true
+	}
 	f, err := l.openOwned(s.path, os.O_WRONLY, nil)
 	if err != nil {
 		return fmt.Errorf("wal: mark record %d dead in %s: %w", m.seq, s.path, err)
