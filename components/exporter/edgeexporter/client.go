@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
@@ -110,6 +111,40 @@ func (rawCodec) Unmarshal(data []byte, v any) error {
 // content subtype.
 func (rawCodec) Name() string { return "proto" }
 
+// rawCodecV2 is rawCodec for gRPC's buffer API: a request given in parts
+// (*[][]byte, the payloads of a batch of records) goes out as one message
+// without being joined into a new buffer first (the compressor reads the
+// parts in turn; without compression they are written to the transport in
+// turn). The parts are not gRPC's to free: they stay the caller's.
+type rawCodecV2 struct{}
+
+func (rawCodecV2) Marshal(v any) (mem.BufferSlice, error) {
+	switch b := v.(type) {
+	case *[]byte:
+		return mem.BufferSlice{mem.SliceBuffer(*b)}, nil
+	case *[][]byte:
+		out := make(mem.BufferSlice, 0, len(*b))
+		for _, p := range *b {
+			if len(p) > 0 {
+				out = append(out, mem.SliceBuffer(p))
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("rawCodec: unexpected type %T", v)
+}
+
+func (rawCodecV2) Unmarshal(data mem.BufferSlice, v any) error {
+	b, ok := v.(*[]byte)
+	if !ok {
+		return fmt.Errorf("rawCodec: unexpected type %T", v)
+	}
+	*b = data.Materialize()
+	return nil
+}
+
+func (rawCodecV2) Name() string { return "proto" }
+
 type grpcClient struct {
 	conn     *grpc.ClientConn
 	addr     string
@@ -141,12 +176,23 @@ func newGRPCClient(ctx context.Context, cfg *Config, endpoint string, host compo
 		conn:      conn,
 		addr:      endpoint,
 		md:        md,
-		callOpts:  []grpc.CallOption{grpc.ForceCodec(rawCodec{}), grpc.WaitForReady(cc.WaitForReady)},
+		callOpts:  []grpc.CallOption{grpc.ForceCodecV2(rawCodecV2{}), grpc.WaitForReady(cc.WaitForReady)},
 		countWire: countWire,
 	}, nil
 }
 
 func (c *grpcClient) export(ctx context.Context, kind uint8, body []byte) (exportResult, *sendError) {
+	return c.invoke(ctx, kind, &body)
+}
+
+// exportParts sends the request made of parts (one after the other) without
+// joining them (partsClient).
+func (c *grpcClient) exportParts(ctx context.Context, kind uint8, parts [][]byte) (exportResult, *sendError) {
+	return c.invoke(ctx, kind, &parts)
+}
+
+// invoke sends req (*[]byte or *[][]byte, rawCodecV2).
+func (c *grpcClient) invoke(ctx context.Context, kind uint8, req any) (exportResult, *sendError) {
 	method, ok := grpcMethods[kind]
 	if !ok {
 		return exportResult{}, permanentError(fmt.Errorf("unknown record kind %d", kind))
@@ -173,7 +219,7 @@ func (c *grpcClient) export(ctx context.Context, kind uint8, body []byte) (expor
 		wire = new(atomic.Int64)
 		ctx = context.WithValue(ctx, wireKey{}, wire)
 	}
-	if err := c.conn.Invoke(ctx, method, &body, &resp, opts...); err != nil {
+	if err := c.conn.Invoke(ctx, method, req, &resp, opts...); err != nil {
 		return exportResult{}, classifyGRPC(err)
 	}
 	res := parseResponse(kind, resp)

@@ -23,7 +23,15 @@ type batch struct {
 	kind  uint8
 	seqs  []uint64
 	items int
-	body  []byte
+	// body is the request (the records' payloads one after the other: a
+	// concatenation of OTLP export requests is one request); nil for a
+	// batch of several records until bytes joins parts.
+	body []byte
+	// parts are the payloads of a batch of several records, sent as they
+	// are by a client that takes parts (grpcClient: no copy).
+	parts [][]byte
+	// size is the length of the request in bytes.
+	size int
 	// meta is the client metadata block its records share (nil: none),
 	// restored on the request (clientmeta.go).
 	meta []byte
@@ -149,10 +157,10 @@ func (e *edgeExporter) run(ctx context.Context) {
 			caughtUp = false // online only once the backlog is delivered
 			if b != nil {
 				if backlog {
-					sentBacklog += int64(len(b.body))
+					sentBacklog += int64(b.size)
 					e.sentBacklog.Store(sentBacklog)
 				} else {
-					sentLive += int64(len(b.body))
+					sentLive += int64(b.size)
 					e.sentLive.Store(sentLive)
 				}
 			}
@@ -182,9 +190,9 @@ func (e *edgeExporter) run(ctx context.Context) {
 			replay = backlog // live data is not replay: neither paced nor counted as such
 		}
 		if replay {
-			e.pace(ctx, len(b.body))
+			e.pace(ctx, b.size)
 		}
-		b.linkCharge = e.chargeLink(len(b.body))
+		b.linkCharge = e.chargeLink(b.size)
 		if !slots.acquire(ctx) {
 			return
 		}
@@ -210,6 +218,24 @@ func (e *edgeExporter) run(ctx context.Context) {
 			e.setState(stateOnline)
 		}
 	}
+}
+
+// bytes returns the request as one buffer, joining the parts of a batch of
+// several records the first time.
+func (b *batch) bytes() []byte {
+	if b.body == nil && b.parts != nil {
+		b.body = make([]byte, 0, b.size)
+		for _, p := range b.parts {
+			b.body = append(b.body, p...)
+		}
+	}
+	return b.body
+}
+
+// partsClient is an endpointClient that sends a request given in parts
+// without joining them.
+type partsClient interface {
+	exportParts(ctx context.Context, kind uint8, parts [][]byte) (exportResult, *sendError)
 }
 
 // nextBatch collects consecutive records of one kind up to the batch limits
@@ -307,11 +333,14 @@ func (e *edgeExporter) nextBatch(ctx context.Context, r recordReader, carry **wa
 
 	b := &batch{kind: recs[0].Kind &^ kindMetadata, items: items, seqs: make([]uint64, len(recs))}
 	b.meta, b.body = splitMetadata(recs[0])
+	b.size = len(b.body)
 	if len(recs) > 1 {
-		b.body = make([]byte, 0, size)
-		for _, rec := range recs {
-			_, body := splitMetadata(rec)
-			b.body = append(b.body, body...)
+		// Joined only if the client needs one buffer (bytes).
+		b.body, b.size = nil, 0
+		b.parts = make([][]byte, len(recs))
+		for i, rec := range recs {
+			_, b.parts[i] = splitMetadata(rec)
+			b.size += len(b.parts[i])
 		}
 	}
 	for i, rec := range recs {
@@ -368,7 +397,13 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 	}
 	sctx, cancel := context.WithTimeout(withClientMetadata(ctx, b.meta), e.cfg.Timeout)
 	started := e.eps.now()
-	res, serr := ep.client.export(sctx, b.kind, b.body)
+	var res exportResult
+	var serr *sendError
+	if pc, ok := ep.client.(partsClient); ok && b.parts != nil {
+		res, serr = pc.exportParts(sctx, b.kind, b.parts)
+	} else {
+		res, serr = ep.client.export(sctx, b.kind, b.bytes())
+	}
 	cancel()
 	bg := context.Background()
 	if serr != nil && serr.tooLarge {
@@ -378,7 +413,7 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 			e.std.failedItems(b.kind, int64(b.items))
 			e.bisect(b)
 			e.warnLimiter.warn(e.logger, "Backend refused a request as too large; sending smaller batches",
-				zap.String("endpoint", ep.id), zap.Int("records", len(b.seqs)), zap.Int("bytes", len(b.body)), zap.Error(serr))
+				zap.String("endpoint", ep.id), zap.Int("records", len(b.seqs)), zap.Int("bytes", b.size), zap.Error(serr))
 			return
 		}
 		// One record alone is too large for the backend: it can never be
@@ -446,7 +481,7 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 	}
 	// The endpoint answered: good for its health, whatever it said of the data.
 	e.reportResult(ep, nil)
-	e.observeWire(len(b.body), res.wireBytes)
+	e.observeWire(b.size, res.wireBytes)
 	if rate := e.cfg.Replay.MaxBytesPerSecond; rate > 0 && b.linkCharge > 0 && res.wireBytes > 0 {
 		// Charge what the request took on the wire, not the estimate.
 		actual := time.Duration(float64(res.wireBytes) / float64(rate) * float64(time.Second))
@@ -471,7 +506,7 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 		e.countDroppedSeq(bg, b.seqs[0], reason, int64(b.items))
 		written := false
 		if e.deadLetter != nil {
-			if err := e.deadLetter.write(b.kind, b.body); err != nil {
+			if err := e.deadLetter.write(b.kind, b.bytes()); err != nil {
 				e.warnLimiter.warn(e.logger, "Dead-letter file not written", zap.String("signal", kindName(b.kind)), zap.Int("items", b.items), zap.Error(err))
 			} else {
 				written = true
@@ -512,7 +547,7 @@ func (e *edgeExporter) send(ctx context.Context, ep *endpoint, b *batch, replay 
 			phase = e.phaseReplay
 			e.report.replayed(uint64(accepted))
 		}
-		e.tb.ExporterEdgeBytesSent.Add(bg, int64(len(b.body)), phase)
+		e.tb.ExporterEdgeBytesSent.Add(bg, int64(b.size), phase)
 	}
 	// One call: the cursor file is written once per request.
 	e.ack(b.seqs...)

@@ -439,26 +439,33 @@ func (e *edgeExporter) reasonAttr(r string) metric.MeasurementOption {
 }
 
 // append writes one encoded request to the log. It returns only after the
-// record is in the log (and fsynced under fsync "always").
+// record is in the log (and fsynced under fsync "always"). The payload is
+// handed over: the log may keep it as its in-memory copy of the record
+// (wal.Log.AppendOwned), so the caller must not modify or reuse it.
 func (e *edgeExporter) append(ctx context.Context, kind uint8, items int, payload []byte) error {
-	return e.appendTo(ctx, nil, kind, items, payload)
+	return e.appendPayload(ctx, nil, kind, items, payload, true)
 }
 
 // appendTo writes one encoded request to the log of class cl (nil: the
-// log without classes).
+// log without classes). The log copies the payload.
 func (e *edgeExporter) appendTo(ctx context.Context, cl *classLog, kind uint8, items int, payload []byte) error {
+	return e.appendPayload(ctx, cl, kind, items, payload, false)
+}
+
+// appendPayload is append (owned) and appendTo (not owned).
+func (e *edgeExporter) appendPayload(ctx context.Context, cl *classLog, kind uint8, items int, payload []byte, owned bool) error {
 	if e.closing.Load() || e.log == nil {
 		e.std.refusedItems(kind, int64(items))
 		return errShuttingDown
 	}
 	// metadata_keys: the client metadata goes in front of the payload
 	// (clientmeta.go), inside the envelope when encrypting.
-	recKind, payload, release := e.prefixMetadata(ctx, kind, payload)
+	recKind, prefixed, release := e.prefixMetadata(ctx, kind, payload)
 	defer release() // the log copies the payload
-	stored, storedKind := payload, recKind
+	stored, storedKind := prefixed, recKind
 	if e.keys != nil && e.keys.active != nil {
 		bp := sealBufPool.Get().(*[]byte)
-		*bp = e.keys.seal((*bp)[:0], recKind, payload, e.cfg.Buffer.Compression)
+		*bp = e.keys.seal((*bp)[:0], recKind, prefixed, e.cfg.Buffer.Compression)
 		stored, storedKind = *bp, recKind|kindEncrypted
 		defer putSealBuf(bp) // the log copies the payload
 	}
@@ -466,7 +473,15 @@ func (e *edgeExporter) appendTo(ctx context.Context, cl *classLog, kind uint8, i
 	if cl != nil {
 		lg, gate = cl.log, cl.durable
 	}
-	seq, err := lg.Append(ctx, storedKind, uint32(items), stored)
+	var seq uint64
+	var err error
+	if owned && len(payload) > 0 && len(stored) == len(payload) && &stored[0] == &payload[0] {
+		// The caller's own buffer, not a pooled one (metadata prefix,
+		// envelope): the log keeps it instead of a copy.
+		seq, err = lg.AppendOwned(ctx, storedKind, uint32(items), stored)
+	} else {
+		seq, err = lg.Append(ctx, storedKind, uint32(items), stored)
+	}
 	if err != nil {
 		e.std.refusedItems(kind, int64(items))
 		switch {

@@ -22,6 +22,18 @@ import (
 // budget is full of higher classes' data (see SharedBudget): it is counted
 // as a budget drop of this log (Stats, OnDrop) and never stored.
 func (l *Log) Append(ctx context.Context, kind uint8, items uint32, payload []byte) (uint64, error) {
+	return l.append(ctx, kind, items, payload, false)
+}
+
+// AppendOwned is Append for a payload that the caller hands over: the log
+// may keep it (as the in-memory tier's copy of the record) instead of
+// copying it, so the caller must never modify or reuse it afterwards. What
+// is written, and when, is the same as with Append.
+func (l *Log) AppendOwned(ctx context.Context, kind uint8, items uint32, payload []byte) (uint64, error) {
+	return l.append(ctx, kind, items, payload, true)
+}
+
+func (l *Log) append(ctx context.Context, kind uint8, items uint32, payload []byte, owned bool) (uint64, error) {
 	if kind > MaxKind {
 		return 0, ErrInvalidKind
 	}
@@ -53,7 +65,11 @@ func (l *Log) Append(ctx context.Context, kind uint8, items uint32, payload []by
 	}
 	var memCopy []byte
 	if l.mem.enabled() && int64(len(payload)) <= l.opts.MemoryBytes {
-		memCopy = append(make([]byte, 0, len(payload)), payload...)
+		if owned {
+			memCopy = payload[:len(payload):len(payload)]
+		} else {
+			memCopy = append(make([]byte, 0, len(payload)), payload...)
+		}
 	}
 
 	l.mu.Lock()
