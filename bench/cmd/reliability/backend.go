@@ -266,10 +266,7 @@ func (h *harness) runPermanentErrors(ctx context.Context) error {
 	})
 	for i := range 2 {
 		if errs[i] != nil {
-			r := p.results[i]
-			r.sent, r.received, r.lost, r.dup, r.maxDisk = -1, -1, -1, -1, -1
-			r.note("run failed: " + cut(errs[i].Error(), 600))
-			r.verdict = "run failed"
+			p.results[i].failed(errs[i])
 		}
 		h.logf("  %s: sent %d received %d lost %d counted %s", p.labels[i], p.results[i].sent, p.results[i].received, p.results[i].lost, p.results[i].extra["counted by the collector"])
 	}

@@ -69,10 +69,7 @@ func (h *harness) runBudget(ctx context.Context) error {
 		h.logf("R2 %s: %d spans, budget %d", vr.label, vr.spans, vr.budget)
 		r, err := h.budgetRun(ctx, vr.label, vr.anchor, vr.overlay, vr.budget, vr.spans)
 		if err != nil {
-			r = newRow(vr.label)
-			r.sent, r.received, r.lost, r.dup, r.maxDisk = -1, -1, -1, -1, -1
-			r.note("run failed: " + cut(err.Error(), 600))
-			r.verdict = "run failed"
+			r = newRow(vr.label).failed(err)
 		}
 		s.rows = append(s.rows, r)
 	}

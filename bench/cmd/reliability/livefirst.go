@@ -88,10 +88,7 @@ func (h *harness) runLiveFirst(ctx context.Context) error {
 		h.logf("R8 %s", v.label)
 		r, err := h.liveFirstRun(ctx, v.label, v.anchor, v.overlay, spans)
 		if err != nil {
-			r = newRow(v.label)
-			r.sent, r.received, r.lost, r.dup, r.maxDisk = -1, -1, -1, -1, -1
-			r.note("run failed: " + cut(err.Error(), 600))
-			r.verdict = "run failed"
+			r = newRow(v.label).failed(err)
 		}
 		s.rows = append(s.rows, r)
 	}

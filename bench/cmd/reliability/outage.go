@@ -78,10 +78,7 @@ func (h *harness) runOutage(ctx context.Context) error {
 		h.logf("R1 %s", vr.label)
 		r, outage, err := h.outageRun(ctx, vr.label, vr.anchor, vr.overlay)
 		if err != nil {
-			r = newRow(vr.label)
-			r.sent, r.received, r.lost, r.dup, r.maxDisk = -1, -1, -1, -1, -1
-			r.note("run failed: " + cut(err.Error(), 600))
-			r.verdict = "run failed"
+			r = newRow(vr.label).failed(err)
 		}
 		s.rows = append(s.rows, r)
 		lastOutage = max(lastOutage, outage)

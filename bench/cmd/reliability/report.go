@@ -25,6 +25,15 @@ func newRow(collector string) *row {
 	return &row{collector: collector, extra: map[string]string{}}
 }
 
+// failed marks r as a run that did not complete: no counts, the error as
+// its note.
+func (r *row) failed(err error) *row {
+	r.sent, r.received, r.lost, r.dup, r.maxDisk = -1, -1, -1, -1, -1
+	r.note("run failed: " + cut(err.Error(), 600))
+	r.verdict = "run failed"
+	return r
+}
+
 func (r *row) fromOutcome(o outcome) {
 	r.sent, r.received, r.lost, r.dup = o.sent, o.received, o.lost, o.dup
 	if o.extra > 0 {

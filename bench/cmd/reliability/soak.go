@@ -55,10 +55,7 @@ func (h *harness) runSoak(ctx context.Context) error {
 		}
 		r, err := h.soakRun(ctx, v.label, v.anchor, rate)
 		if err != nil {
-			r = newRow(v.label)
-			r.sent, r.received, r.lost, r.dup, r.maxDisk = -1, -1, -1, -1, -1
-			r.note("run failed: " + cut(err.Error(), 600))
-			r.verdict = "run failed"
+			r = newRow(v.label).failed(err)
 		}
 		s.rows = append(s.rows, r)
 	}
