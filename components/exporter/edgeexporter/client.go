@@ -86,36 +86,13 @@ var httpPaths = map[uint8]string{
 	kindLogs:    "/v1/logs",
 }
 
-// rawCodec passes already-encoded protobuf bytes through gRPC unchanged, so a
-// request read from the log is sent without decoding and re-encoding it.
-type rawCodec struct{}
-
-func (rawCodec) Marshal(v any) ([]byte, error) {
-	b, ok := v.(*[]byte)
-	if !ok {
-		return nil, fmt.Errorf("rawCodec: unexpected type %T", v)
-	}
-	return *b, nil
-}
-
-func (rawCodec) Unmarshal(data []byte, v any) error {
-	b, ok := v.(*[]byte)
-	if !ok {
-		return fmt.Errorf("rawCodec: unexpected type %T", v)
-	}
-	*b = append((*b)[:0], data...)
-	return nil
-}
-
-// Name is "proto" so the request keeps the standard application/grpc+proto
-// content subtype.
-func (rawCodec) Name() string { return "proto" }
-
-// rawCodecV2 is rawCodec for gRPC's buffer API: a request given in parts
-// (*[][]byte, the payloads of a batch of records) goes out as one message
-// without being joined into a new buffer first (the compressor reads the
-// parts in turn; without compression they are written to the transport in
-// turn). The parts are not gRPC's to free: they stay the caller's.
+// rawCodecV2 passes already-encoded protobuf bytes through gRPC unchanged
+// (gRPC's buffer API), so a request read from the log is sent without
+// decoding and re-encoding it. A request given in parts (*[][]byte, the
+// payloads of a batch of records) goes out as one message without being
+// joined into a new buffer first (the compressor reads the parts in turn;
+// without compression they are written to the transport in turn). The parts
+// are not gRPC's to free: they stay the caller's.
 type rawCodecV2 struct{}
 
 func (rawCodecV2) Marshal(v any) (mem.BufferSlice, error) {
@@ -143,6 +120,8 @@ func (rawCodecV2) Unmarshal(data mem.BufferSlice, v any) error {
 	return nil
 }
 
+// Name is "proto" so the request keeps the standard application/grpc+proto
+// content subtype.
 func (rawCodecV2) Name() string { return "proto" }
 
 type grpcClient struct {

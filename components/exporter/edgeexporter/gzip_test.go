@@ -136,7 +136,7 @@ func TestGRPCGzipThroughOurCodecBothWays(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var resp []byte
-	err = conn.Invoke(ctx, grpcMethods[kindTraces], &body, &resp, grpc.ForceCodec(rawCodec{}), grpc.UseCompressor("gzip"))
+	err = conn.Invoke(ctx, grpcMethods[kindTraces], &body, &resp, grpc.ForceCodecV2(rawCodecV2{}), grpc.UseCompressor("gzip"))
 	require.NoError(t, err)
 	assert.Equal(t, 200, <-got)
 }
