@@ -475,9 +475,10 @@ func (e *edgeExporter) appendPayload(ctx context.Context, cl *classLog, kind uin
 	}
 	var seq uint64
 	var err error
-	if owned && len(payload) > 0 && len(stored) == len(payload) && &stored[0] == &payload[0] {
-		// The caller's own buffer, not a pooled one (metadata prefix,
-		// envelope): the log keeps it instead of a copy.
+	if owned && storedKind == kind {
+		// Neither a metadata prefix nor an envelope (each sets its kind
+		// flag and builds a pooled buffer): stored is the caller's own
+		// buffer, which the log keeps instead of a copy.
 		seq, err = lg.AppendOwned(ctx, storedKind, uint32(items), stored)
 	} else {
 		seq, err = lg.Append(ctx, storedKind, uint32(items), stored)
